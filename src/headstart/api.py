@@ -1,0 +1,152 @@
+"""The recipes behind the CLI: fit, evaluate, predict. Each reads top to bottom.
+
+    result = headstart.fit("builtin:digits", backbone="efficientnet-lite0", strategy="linear-probe",
+                           image_size=64, out="runs/digits")
+    headstart.evaluate("runs/digits", "builtin:digits")["accuracy"]
+    headstart.predict("runs/digits", "new_images/")
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from . import __version__, backbones, strategies
+from . import train as engine
+from .config import RunSpec
+from .data import Examples, load_examples, load_task
+from .errors import HeadstartError
+from .evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
+from .model import TransferModel
+from .precision import resolve_precision
+from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, default_run_dir,
+                   require_run, staged_run_dir, write_json, write_yaml)
+from .strategies import Plan
+from .train import History
+
+__all__ = ["fit", "fit_spec", "evaluate", "predict", "FitResult", "Prediction", "PREDICTIONS_FILE"]
+
+PREDICTIONS_FILE = "predictions.csv"
+EVAL_BATCH = engine.engine.EVAL_BATCH
+
+
+@dataclass
+class FitResult:
+    run_dir: Path
+    metrics: dict
+    history: History
+    model: TransferModel
+    plan: Plan
+    spec: RunSpec
+
+
+@dataclass
+class Prediction:
+    input: str
+    label: str
+    score: float
+
+
+def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
+        epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
+        max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
+        train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
+        overwrite: bool = False, show_progress: bool = True) -> FitResult:
+    """Train a backbone + new head on TRAIN with a strategy, test it, and save a run directory."""
+    spec = RunSpec.build({
+        "data": {"train": str(train), "test": None if test is None else str(test), "train_size": train_size,
+                 "on_bad_image": on_bad_image},
+        "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
+        "strategy": {"name": strategy, "epochs": epochs, "lr": lr},
+        "train": {"batch_size": batch_size, "precision": precision, "seed": seed},
+    })
+    return fit_spec(spec, out, overwrite, show_progress)
+
+
+def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = False,
+             show_progress: bool = True) -> FitResult:
+    """`fit` from a RunSpec (e.g. a saved config.yaml): the same spec and seed give the same run."""
+    out = Path(out) if out is not None else default_run_dir(spec.backbone.name, spec.strategy.name)
+    check_out(out, overwrite)  # before any work, so a clash costs nothing
+    plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
+    spec = spec.model_copy(deep=True)
+    spec.train.precision = resolve_precision(spec.train.precision)
+    spec.headstart_version = __version__
+
+    data = load_task(spec.data, spec.train.seed)
+    backbone = backbones.load(spec.backbone)
+    if backbone.modality != data.modality:
+        raise HeadstartError(f"backbone '{spec.backbone.name}' reads {backbone.modality}s but {spec.data.train} "
+                             f"holds {data.modality}s; pick a {data.modality} backbone")
+    model = TransferModel(backbone, data.classes)
+    engine.progress.console.print(plan.describe(len(backbone.layer_groups())))
+    history = engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
+
+    predictions = _predict(model, data.test, spec.train.precision, show_progress)
+    metrics = classification_metrics(data.test.labels, [p.label for p in predictions], data.classes)
+    metrics.update(best_epoch=history.best_epoch, best_val_accuracy=history.best_val_accuracy,
+                   train_seconds=round(history.seconds, 2), n_train=len(data.train), n_val=len(data.val))
+
+    with staged_run_dir(out, overwrite) as stage:
+        write_yaml(stage / CONFIG_FILE, {"run": spec.to_dict(), "plan": plan.to_dict(), "notes": data.notes})
+        write_json(stage / METRICS_FILE, metrics)
+        atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(r.to_dict()) + "\n" for r in history.records))
+        _write_predictions(stage / PREDICTIONS_FILE, predictions)
+        model.save(stage / MODEL_DIR)
+        title = f"{spec.backbone.name} / {plan.strategy}"
+        plot_learning_curve([r.to_dict() for r in history.records], stage / "learning_curve.png", title)
+        plot_confusion_matrix(metrics, stage / "confusion_matrix.png", title)
+    return FitResult(out, metrics, history, model, plan, spec)
+
+
+def _open_run(run_dir: str | Path) -> tuple[TransferModel, RunSpec]:
+    model_dir = require_run(Path(run_dir))
+    spec = RunSpec.from_yaml(Path(run_dir) / CONFIG_FILE)
+    return TransferModel.load(model_dir), spec
+
+
+def _predict(model: TransferModel, examples: Examples, precision: str, show_progress: bool) -> list[Prediction]:
+    if examples.modality != model.backbone.modality:
+        raise HeadstartError(f"{examples.source} holds {examples.modality}s but the model reads {model.backbone.modality}s")
+    with engine.progress.progress_bar("predicting", len(examples), show_progress) as advance:
+        proba = model.predict_proba(examples.inputs, EVAL_BATCH, precision, advance)
+    names = examples.inputs if examples.modality == "text" else examples.ids
+    return [Prediction(str(name), model.classes[int(row.argmax())], float(row.max())) for name, row in zip(names, proba)]
+
+
+def _write_predictions(path: Path, predictions: list[Prediction]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["input", "label", "score"])
+    writer.writerows([p.input, p.label, repr(p.score)] for p in predictions)
+    atomic_write_text(path, buffer.getvalue())
+
+
+def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, show_progress: bool = True) -> dict:
+    """Metrics of a saved run on labelled TEST data; written to `output` as JSON when given."""
+    model, spec = _open_run(run_dir)
+    examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image)
+    unknown = sorted(set(examples.labels) - set(model.classes))
+    if unknown:
+        raise HeadstartError(f"{test}: labels {unknown[:5]} are not classes of this model ({', '.join(model.classes)})")
+    predictions = _predict(model, examples, spec.train.precision, show_progress)
+    metrics = classification_metrics(examples.labels, [p.label for p in predictions], model.classes)
+    if output is not None:
+        write_json(Path(output), metrics)
+    return metrics
+
+
+def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None,
+            show_progress: bool = True) -> list[Prediction]:
+    """The model's label and its probability for every input; written as CSV (input,label,score) when given."""
+    model, spec = _open_run(run_dir)
+    examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image)
+    predictions = _predict(model, examples, spec.train.precision, show_progress)
+    if output is not None:
+        _write_predictions(Path(output), predictions)
+    return predictions

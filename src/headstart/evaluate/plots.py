@@ -1,0 +1,54 @@
+"""PNG plots of a run: the learning curve and the confusion matrix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..runs import atomic_path  # noqa: E402
+
+__all__ = ["plot_learning_curve", "plot_confusion_matrix"]
+
+
+def _save(fig, path: Path) -> None:
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def plot_learning_curve(records: list[dict], path: Path, title: str) -> None:
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    epochs = [r["epoch"] for r in records]
+    ax.plot(epochs, [r["val_accuracy"] for r in records], marker="o", label="validation accuracy")
+    ax.set_xlabel("epoch (0 = before training)")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1.02)
+    for r0, r1 in zip(records, records[1:]):
+        if r1["phase"] != r0["phase"]:
+            ax.axvline(r0["epoch"] + 0.5, color="grey", linestyle=":", linewidth=1)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right")
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def plot_confusion_matrix(metrics: dict, path: Path, title: str) -> None:
+    labels, matrix = metrics["labels"], metrics["confusion_matrix"]
+    size = max(3.5, 0.45 * len(labels) + 1.5)
+    fig, ax = plt.subplots(figsize=(size, size))
+    ax.imshow(matrix, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    peak = max(max(row) for row in matrix) or 1
+    for i, row in enumerate(matrix):
+        for j, value in enumerate(row):
+            ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black",
+                    fontsize=8)
+    ax.set_title(title)
+    _save(fig, path)

@@ -1,0 +1,53 @@
+"""Strategies: each file registers one function that turns options into a Plan.
+
+    plan("linear-probe")            frozen backbone, new head (features computed once)
+    plan("freeze:3", epochs=5)      first 3 groups frozen, the rest fine-tuned
+    plan("full"), plan("lp-ft"), plan("scratch")
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields, replace
+from typing import Callable, Optional
+
+from .._registry import Registry
+from ..errors import HeadstartError
+from ._plan import Phase, Plan
+
+__all__ = ["Phase", "Plan", "STRATEGIES", "register", "plan", "strategy_names"]
+
+# name -> (options class, builder(options, argument) -> Plan, argument hint or None)
+STRATEGIES: Registry[tuple[type, Callable, Optional[str]]] = Registry("strategy")
+
+
+def register(name: str, options: type, argument: Optional[str] = None):
+    """Register a strategy builder; `argument` names what follows 'name:' (e.g. K in freeze:K)."""
+    def add(builder):
+        STRATEGIES.register(name)((options, builder, argument))
+        return builder
+    return add
+
+
+def strategy_names() -> list[str]:
+    return [f"{n}:{STRATEGIES.get(n)[2]}" if STRATEGIES.get(n)[2] else n for n in STRATEGIES.names()]
+
+
+def plan(name: str, epochs: Optional[int] = None, lr: Optional[float] = None) -> Plan:
+    """The Plan of a strategy name, with --epochs / --lr overriding its defaults."""
+    base, _, argument = name.partition(":")
+    if base not in STRATEGIES:
+        raise HeadstartError(STRATEGIES.unknown_message(name).replace(
+            ", ".join(STRATEGIES.names()), ", ".join(strategy_names())))
+    options_cls, builder, needs = STRATEGIES.get(base)
+    if needs and not argument:
+        raise HeadstartError(f"strategy '{base}' needs {needs}: write {base}:{needs}, e.g. {base}:2")
+    if argument and not needs:
+        raise HeadstartError(f"strategy '{base}' takes no ':{argument}'; write just '{base}'")
+    options = options_cls()
+    overrides = {k: v for k, v in {"epochs": epochs, "lr": lr}.items() if v is not None}
+    known = {f.name for f in fields(options_cls)}
+    options = replace(options, **{k: v for k, v in overrides.items() if k in known})
+    return builder(options, argument or None)
+
+
+from . import freeze, full, linear_probe, lp_ft, scratch  # noqa: E402,F401  (each registers itself)

@@ -1,0 +1,46 @@
+"""Plans are data: which layer groups train, at which learning rate, for how long. The engine runs them."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Literal, Optional
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One stretch of training. `train_from`: the first backbone group that trains (None: backbone frozen)."""
+
+    name: str
+    epochs: int
+    lr: float                      # the new head's learning rate
+    train_from: Optional[int] = None
+    backbone_lr_mult: float = 0.1  # pretrained groups train at lr * this
+    warmup: float = 0.1            # share of the phase's steps spent warming up, then cosine decay
+
+    def describe(self, n_groups: int) -> str:
+        if self.train_from is None or self.train_from >= n_groups:
+            what = "head only (backbone frozen, features cached)"
+        elif self.train_from == 0:
+            what = f"head + all {n_groups} backbone groups at lr x {self.backbone_lr_mult:g}"
+        else:
+            what = (f"head + backbone groups {self.train_from}..{n_groups - 1} at lr x {self.backbone_lr_mult:g} "
+                    f"(groups 0..{self.train_from - 1} frozen)")
+        return f"{self.name}: {self.epochs} epochs, lr {self.lr:g}, {what}"
+
+
+@dataclass(frozen=True)
+class Plan:
+    strategy: str
+    phases: tuple[Phase, ...]
+    init: Literal["pretrained", "random"] = "pretrained"
+
+    def describe(self, n_groups: int) -> str:
+        lines = [f"strategy {self.strategy} ({self.init} weights)"]
+        return "\n".join(lines + ["  " + p.describe(n_groups) for p in self.phases])
+
+    def to_dict(self) -> dict:
+        return {"strategy": self.strategy, "init": self.init, "phases": [asdict(p) for p in self.phases]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Plan":
+        return cls(data["strategy"], tuple(Phase(**p) for p in data["phases"]), data.get("init", "pretrained"))

@@ -1,0 +1,152 @@
+"""The engine: runs a Plan's phases on Accelerate, with no knowledge of which strategy made the plan.
+
+Per phase: set which groups train, pick the data path (cached features when the backbone is frozen,
+raw inputs otherwise), AdamW with one learning rate per group, warm-up + cosine, early stopping on
+validation accuracy, and the best weights restored at the end of the phase.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader, TensorDataset
+from transformers import get_cosine_schedule_with_warmup
+
+from ..config import TrainSpec
+from ..data import Examples, TaskData
+from ..errors import HeadstartError
+from ..model import TransferModel, autocast
+from ..strategies import Phase, Plan
+from .cache import embed
+from .history import EpochRecord, History
+from .progress import progress_bar
+
+__all__ = ["run"]
+
+EVAL_BATCH = 64
+
+
+class _RawInputs(torch.utils.data.Dataset):
+    """Indices into raw inputs; batches are preprocessed by the backbone in the collate step."""
+
+    def __init__(self, examples: Examples, targets: np.ndarray, backbone):
+        self.inputs, self.targets, self.backbone = examples.inputs, targets, backbone
+
+    def __len__(self):
+        return len(self.inputs)
+
+    def __getitem__(self, i):
+        return i
+
+    def collate(self, index: list[int]):
+        return self.backbone.preprocess([self.inputs[i] for i in index]), torch.from_numpy(self.targets[index])
+
+
+def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
+        show_progress: bool = True) -> History:
+    """Train `model` in place by the plan; returns the per-epoch history. The best weights are kept."""
+    set_seed(spec.seed)
+    n_groups = len(model.backbone.layer_groups())
+    for phase in plan.phases:
+        if phase.train_from is not None and phase.train_from > n_groups:
+            raise HeadstartError(f"strategy {plan.strategy}: the backbone has {n_groups} layer groups, "
+                                 f"so K can be at most {n_groups}")
+    if plan.init == "random":
+        model.backbone.randomize()
+    accelerator = Accelerator()
+    y_train, y_val = data.targets(data.train), data.targets(data.val)
+    history, started = History(), time.perf_counter()
+    best = {"accuracy": -1.0, "loss": math.inf, "state": None}
+    for number, phase in enumerate(plan.phases):
+        model.backbone.set_trainable(phase.train_from)
+        cached = model.backbone.trainable_from is None
+        if cached:
+            history.cached_phases.append(phase.name)
+            fingerprint = model.backbone.fingerprint()
+            features = {name: embed(model.backbone, ex.inputs, EVAL_BATCH, precision, show_progress, fingerprint)
+                        for name, ex in (("train", data.train), ("val", data.val))}
+            loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
+                                shuffle=True, generator=torch.Generator().manual_seed(spec.seed + number))
+            forward, net = model.head, model.head
+            validate = lambda: _scores(model.head(features["val"]), y_val)
+        else:
+            dataset = _RawInputs(data.train, y_train, model.backbone)
+            loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate,
+                                generator=torch.Generator().manual_seed(spec.seed + number))
+            forward, net = model, model
+            validate = lambda: _validate_raw(model, data.val, y_val, precision)
+        optimizer = torch.optim.AdamW(_param_groups(model, phase), weight_decay=spec.weight_decay)
+        steps = max(1, phase.epochs * len(loader))
+        scheduler = get_cosine_schedule_with_warmup(optimizer, int(phase.warmup * steps), steps)
+        net, optimizer, loader = accelerator.prepare(net, optimizer, loader)
+        if number == 0:
+            _record(history, best, model, phase.name, 0, None, validate, time.perf_counter())
+        stale = 0
+        for _ in range(phase.epochs):
+            t0 = time.perf_counter()
+            model.train()
+            losses = []
+            with progress_bar(f"{phase.name} epoch {len(history.records)}", len(loader), show_progress) as advance:
+                for batch, targets in loader:
+                    with autocast(precision):
+                        logits = forward(batch)
+                    loss = F.cross_entropy(logits.float(), targets)
+                    accelerator.backward(loss)
+                    optimizer.step()
+                    scheduler.step()
+                    optimizer.zero_grad(set_to_none=True)
+                    losses.append(loss.item())
+                    advance(1)
+            improved = _record(history, best, model, phase.name, len(history.records), float(np.mean(losses)),
+                               validate, t0)
+            stale = 0 if improved else stale + 1
+            if stale >= spec.patience:
+                break
+        model.load_state_dict(best["state"])  # the next phase starts from this phase's best weights
+    model.backbone.set_trainable(None)
+    model.eval()
+    history.seconds = time.perf_counter() - started
+    return history
+
+
+def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
+    groups = [{"params": list(model.head.parameters()), "lr": phase.lr}]
+    for group in model.backbone.trainable_groups():
+        params = [p for p in group.parameters() if p.requires_grad]
+        if params:
+            groups.append({"params": params, "lr": phase.lr * phase.backbone_lr_mult})
+    return groups
+
+
+def _scores(logits: torch.Tensor, targets: np.ndarray) -> tuple[float, float]:
+    logits = logits.float()
+    y = torch.from_numpy(targets)
+    return float((logits.argmax(-1) == y).float().mean()), float(F.cross_entropy(logits, y))
+
+
+@torch.no_grad()
+def _validate_raw(model: TransferModel, examples: Examples, targets: np.ndarray, precision: str):
+    model.eval()
+    chunks = []
+    for start in range(0, len(examples), EVAL_BATCH):
+        with autocast(precision):
+            chunks.append(model(model.backbone.preprocess(examples.inputs[start:start + EVAL_BATCH])).float())
+    return _scores(torch.cat(chunks), targets)
+
+
+def _record(history, best, model, phase, epoch, train_loss, validate, t0) -> bool:
+    """Validate, append an epoch record, and keep the weights if they are the best so far."""
+    with torch.no_grad():
+        accuracy, loss = validate()
+    history.records.append(EpochRecord(phase, epoch, accuracy, loss, train_loss, time.perf_counter() - t0))
+    better = accuracy > best["accuracy"] or (accuracy == best["accuracy"] and loss < best["loss"])
+    if better:
+        best.update(accuracy=accuracy, loss=loss, state={k: v.detach().clone() for k, v in model.state_dict().items()})
+        history.best_epoch, history.best_val_accuracy = epoch, accuracy
+    return better

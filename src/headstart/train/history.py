@@ -1,0 +1,30 @@
+"""What training leaves behind: one record per epoch and which one was best."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass
+class EpochRecord:
+    phase: str
+    epoch: int              # counted across phases; 0 is before any training
+    val_accuracy: float
+    val_loss: float
+    train_loss: float | None = None
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class History:
+    records: list[EpochRecord] = field(default_factory=list)
+    best_epoch: int = 0
+    best_val_accuracy: float = 0.0
+    seconds: float = 0.0
+    cached_phases: list[str] = field(default_factory=list)
+
+    def learning_curve(self) -> list[float]:
+        return [r.val_accuracy for r in self.records]
