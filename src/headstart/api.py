@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
+from accelerate.utils import set_seed
 
 from . import __version__, backbones, strategies
 from . import train as engine
@@ -79,6 +80,7 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
     spec.headstart_version = __version__
 
     data = load_task(spec.data, spec.train.seed)
+    set_seed(spec.train.seed)  # the new head's initialisation is part of the run
     backbone = backbones.load(spec.backbone)
     if backbone.modality != data.modality:
         raise HeadstartError(f"backbone '{spec.backbone.name}' reads {backbone.modality}s but {spec.data.train} "
