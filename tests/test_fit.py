@@ -33,8 +33,8 @@ def test_every_strategy_trains_tests_and_saves_a_run(strategy, digit_folders, tm
     assert metrics["n"] == 40 and sum(map(sum, metrics["confusion_matrix"])) == 40
     assert set(metrics["per_class"]["0"]) == {"precision", "recall", "f1", "support"}
     assert metrics == result.metrics
-    # Pretrained ImageNet features separate these digits at once; fine-tuning on 120 images is noisier.
-    floor = {"linear-probe": 0.8, "lp-ft": 0.8, "scratch": 0.0}.get(strategy, 0.4)
+    # Pretrained ImageNet features separate these digits at once; scratch has no such head start.
+    floor = 0.0 if strategy == "scratch" else 0.8
     assert metrics["accuracy"] >= floor, metrics["accuracy"]
     history = [json.loads(line) for line in (run / "history.jsonl").read_text().splitlines()]
     assert history[0]["epoch"] == 0 and len(history) >= 2

@@ -39,6 +39,7 @@ class Backbone(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.trainable_from: int | None = None  # None: the whole backbone is frozen
+        self.update_bn_stats = True  # False: BatchNorm layers normalise with their stored statistics
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Features [batch, dim] of a preprocessed batch."""
@@ -64,8 +65,9 @@ class Backbone(nn.Module):
         """Write what `describe` refers to (tokenizer, config) into folder. Default: nothing."""
 
     # -- shared machinery ------------------------------------------------------------------------
-    def set_trainable(self, train_from: int | None) -> None:
+    def set_trainable(self, train_from: int | None, update_bn_stats: bool = True) -> None:
         """Train groups[train_from:], freeze the rest (None freezes all). Frozen groups stay in eval mode."""
+        self.update_bn_stats = update_bn_stats
         for p in self.parameters():
             p.requires_grad_(False)
         groups = self.layer_groups()
@@ -87,6 +89,10 @@ class Backbone(nn.Module):
             for group in self.layer_groups()[:start]:
                 for module in group.modules:
                     module.eval()
+            if not self.update_bn_stats:
+                for module in self.modules():
+                    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+                        module.eval()
         return self
 
     def fingerprint(self) -> str:

@@ -16,6 +16,9 @@ class Phase:
     train_from: Optional[int] = None
     backbone_lr_mult: float = 0.1  # pretrained groups train at lr * this
     warmup: float = 0.1            # share of the phase's steps spent warming up, then cosine decay
+    # Pretrained BatchNorm statistics stay fixed while fine-tuning: small batches of a new task would
+    # replace them with noisy estimates. Training from scratch has no statistics worth keeping.
+    update_bn_stats: bool = False
 
     def describe(self, n_groups: int) -> str:
         if self.train_from is None or self.train_from >= n_groups:

@@ -13,5 +13,6 @@ class ScratchOptions:
 
 @register("scratch", ScratchOptions)
 def scratch(options: ScratchOptions, argument=None) -> Plan:
-    return Plan("scratch", (Phase("train", options.epochs, options.lr, train_from=0, backbone_lr_mult=1.0),),
+    return Plan("scratch", (Phase("train", options.epochs, options.lr, train_from=0, backbone_lr_mult=1.0,
+                                        update_bn_stats=True),),
                 init="random")

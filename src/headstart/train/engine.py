@@ -64,7 +64,7 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
     history, started = History(), time.perf_counter()
     best = {"accuracy": -1.0, "loss": math.inf, "state": None}
     for number, phase in enumerate(plan.phases):
-        model.backbone.set_trainable(phase.train_from)
+        model.backbone.set_trainable(phase.train_from, phase.update_bn_stats)
         cached = model.backbone.trainable_from is None
         if cached:
             history.cached_phases.append(phase.name)
@@ -145,7 +145,9 @@ def _record(history, best, model, phase, epoch, train_loss, validate, t0) -> boo
     with torch.no_grad():
         accuracy, loss = validate()
     history.records.append(EpochRecord(phase, epoch, accuracy, loss, train_loss, time.perf_counter() - t0))
-    better = accuracy > best["accuracy"] or (accuracy == best["accuracy"] and loss < best["loss"])
+    # Only trained weights compete: epoch 0 (before training) is recorded, never restored.
+    better = train_loss is not None and (
+        accuracy > best["accuracy"] or (accuracy == best["accuracy"] and loss < best["loss"]))
     if better:
         best.update(accuracy=accuracy, loss=loss, state={k: v.detach().clone() for k, v in model.state_dict().items()})
         history.best_epoch, history.best_val_accuracy = epoch, accuracy

@@ -1,0 +1,101 @@
+"""The engine: frozen means frozen, a frozen backbone is embedded once, plans drive everything."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from headstart import backbones, strategies
+from headstart.config import BackboneSpec, DataSpec, TrainSpec
+from headstart.data import load_task
+from headstart.model import TransferModel
+from headstart.train import cache, run
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_task(DataSpec(train="builtin:digits", train_size=150), seed=0)
+
+
+def _model(data, name="efficientnet-lite0"):
+    return TransferModel(backbones.load(BackboneSpec(name=name, image_size=32)), data.classes)
+
+
+def test_frozen_groups_keep_their_weights_and_batchnorm_statistics(digits):
+    model = _model(digits)
+    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    groups = model.backbone.layer_groups()
+    run(model, digits, strategies.plan("freeze:3", epochs=2), TrainSpec(), "fp32", show_progress=False)
+    frozen = {id(p) for g in groups[:3] for m in g.modules for p in list(m.parameters()) + list(m.buffers())}
+    after = model.backbone.state_dict(keep_vars=True)
+    changed_frozen = [k for k, v in after.items() if id(v) in frozen and not torch.equal(v.detach(), before[k])]
+    changed_trained = [k for k, v in after.items() if id(v) not in frozen and not torch.equal(v.detach(), before[k])]
+    assert changed_frozen == []
+    assert any(k.endswith("weight") for k in changed_trained)
+    # fine-tuning keeps the pretrained BatchNorm statistics; small batches would only add noise to them
+    assert not any("running_" in k for k in changed_trained)
+
+
+def test_frozen_groups_stay_in_eval_mode_while_the_rest_trains(digits):
+    model = _model(digits)
+    model.backbone.set_trainable(2)
+    model.train()
+    groups = model.backbone.layer_groups()
+    assert all(not m.training for g in groups[:2] for m in g.modules)
+    assert all(m.training for g in groups[2:] for m in g.modules)
+    assert [p.requires_grad for g in groups for p in g.parameters()] == \
+           [i >= 2 for i, g in enumerate(groups) for _ in g.parameters()]
+
+
+def test_a_long_linear_probe_embeds_each_example_once_and_reruns_embed_nothing(digits, monkeypatch, tmp_path):
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    cache.clear_memory_cache()
+    calls = []
+
+    def counted(model):
+        inner = model.backbone.forward
+        model.backbone.forward = lambda batch: calls.append(len(next(iter(batch.values())))) or inner(batch)
+        return model
+
+    plan = strategies.plan("linear-probe", epochs=20)
+    first = counted(_model(digits))
+    history = run(first, digits, plan, TrainSpec(), "fp32", show_progress=False)
+    assert sum(calls) == len(digits.train) + len(digits.val)
+    assert len(history.records) == 21 and history.cached_phases == ["probe"]
+
+    calls.clear()
+    run(counted(_model(digits)), digits, plan, TrainSpec(), "fp32", show_progress=False)
+    assert sum(calls) == 0  # same weights, same inputs: the features come from memory
+    cache.clear_memory_cache()
+    run(counted(_model(digits)), digits, plan, TrainSpec(), "fp32", show_progress=False)
+    assert sum(calls) == 0 and list(tmp_path.glob("features/*.safetensors"))  # ... and from disk
+
+
+def test_the_cache_key_follows_the_weights(digits, monkeypatch, tmp_path):
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    model = _model(digits)
+    features = cache.embed(model.backbone, digits.val.inputs, show_progress=False)
+    with torch.no_grad():
+        next(model.backbone.parameters()).add_(1.0)
+    changed = cache.embed(model.backbone, digits.val.inputs, show_progress=False)
+    assert features.shape == (len(digits.val), model.backbone.dim)
+    assert not torch.equal(features, changed)
+
+
+def test_scratch_starts_from_random_weights_of_the_same_architecture(digits):
+    model = _model(digits)
+    pretrained = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    history = run(model, digits, strategies.plan("scratch", epochs=1), TrainSpec(), "fp32", show_progress=False)
+    after = model.backbone.state_dict()
+    assert not torch.equal(after["model.conv_stem.weight"], pretrained["model.conv_stem.weight"])
+    assert not torch.equal(after["model.bn1.running_mean"], pretrained["model.bn1.running_mean"])  # stats learnt anew
+    assert history.cached_phases == []
+
+
+def test_plans_are_data_that_print_and_round_trip():
+    plan = strategies.plan("lp-ft", epochs=4, lr=0.01)
+    assert [p.epochs for p in plan.phases] == [4, 4]
+    assert plan.phases[0].train_from is None and plan.phases[1].train_from == 0
+    assert strategies.Plan.from_dict(plan.to_dict()) == plan
+    text = plan.describe(7)
+    assert "features cached" in text and "all 7 backbone groups" in text
