@@ -30,7 +30,7 @@ from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_wr
 from .strategies import Plan
 from .train import History
 
-__all__ = ["fit", "fit_spec", "evaluate", "predict", "FitResult", "Prediction", "PREDICTIONS_FILE"]
+__all__ = ["fit", "fit_spec", "describe_plan", "evaluate", "predict", "FitResult", "Prediction", "PREDICTIONS_FILE"]
 
 PREDICTIONS_FILE = "predictions.csv"
 EVAL_BATCH = engine.engine.EVAL_BATCH
@@ -86,7 +86,7 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
         raise HeadstartError(f"backbone '{spec.backbone.name}' reads {backbone.modality}s but {spec.data.train} "
                              f"holds {data.modality}s; pick a {data.modality} backbone")
     model = TransferModel(backbone, data.classes)
-    engine.progress.console.print(plan.describe(len(backbone.layer_groups())))
+    engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
     history = engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
 
     predictions = _predict(model, data.test, spec.train.precision, show_progress)
@@ -104,6 +104,12 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
         plot_learning_curve([r.to_dict() for r in history.records], stage / "learning_curve.png", title)
         plot_confusion_matrix(metrics, stage / "confusion_matrix.png", title)
     return FitResult(out, metrics, history, model, plan, spec)
+
+
+def describe_plan(spec: RunSpec) -> str:
+    """The plan a spec would run, against its backbone's layer groups: what `fit --dry-run` prints."""
+    plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
+    return plan.describe(len(backbones.load(spec.backbone).layer_groups()))
 
 
 def _open_run(run_dir: str | Path) -> tuple[TransferModel, RunSpec]:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import sys
 import warnings
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.console import Console
 from rich.table import Table
 
 from . import api
@@ -42,6 +44,7 @@ def fit(
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a run's config.yaml; other options are ignored."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (phases, groups, learning rates) and stop."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Train a pretrained backbone with a new head on TRAIN, test it, and save a run directory."""
@@ -56,6 +59,9 @@ def fit(
             "strategy": {"name": strategy, "epochs": epochs, "lr": lr},
             "train": {"batch_size": batch_size, "precision": precision, "seed": seed},
         })
+    if dry_run:
+        typer.echo(api.describe_plan(spec))
+        return
     result = api.fit_spec(spec, out, overwrite, show_progress=not quiet)
     _print_metrics(result.metrics, f"{spec.backbone.name} / {result.plan.strategy}", {
         "best epoch": str(result.history.best_epoch),
@@ -89,9 +95,9 @@ def predict(
     """Label new inputs with a saved run: one row per input with the label and its probability."""
     predictions = api.predict(run_dir, inputs, output, show_progress=not quiet)
     if output is None:
-        typer.echo("input,label,score")
-        for p in predictions:
-            typer.echo(f"{p.input!r},{p.label},{p.score:.4f}" if "," in p.input else f"{p.input},{p.label},{p.score:.4f}")
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["input", "label", "score"])
+        writer.writerows([p.input, p.label, f"{p.score:.4f}"] for p in predictions)
     else:
         typer.echo(f"{len(predictions)} predictions written to {output}")
 
@@ -103,8 +109,6 @@ def _print_metrics(metrics: dict, title: str, extra: dict[str, str]) -> None:
     table.add_row("test examples", str(metrics["n"]))
     for key, value in extra.items():
         table.add_row(key, value)
-    from rich.console import Console
-
     Console().print(table)
 
 
