@@ -8,7 +8,7 @@ from . import Phase, Plan, register
 @dataclass(frozen=True)
 class LinearProbeOptions:
     epochs: int = 30    # cheap: the features are computed once, each epoch only trains the head
-    lr: float = 3e-3
+    lr: float = 1e-2
 
 
 @register("linear-probe", LinearProbeOptions)

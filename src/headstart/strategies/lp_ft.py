@@ -12,8 +12,8 @@ from . import Phase, Plan, register
 @dataclass(frozen=True)
 class LpFtOptions:
     epochs: int = 10       # per phase
-    lr: float = 3e-3       # the probe's; the fine-tune runs everything at lr * finetune_mult
-    finetune_mult: float = 0.03
+    lr: float = 1e-2       # the probe's; the fine-tune runs everything at lr * finetune_mult
+    finetune_mult: float = 0.01
 
 
 @register("lp-ft", LpFtOptions)
