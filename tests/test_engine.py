@@ -99,3 +99,15 @@ def test_plans_are_data_that_print_and_round_trip():
     assert strategies.Plan.from_dict(plan.to_dict()) == plan
     text = plan.describe(7)
     assert "features cached" in text and "all 7 backbone groups" in text
+
+
+def test_features_of_a_subset_come_from_the_cache(digits, monkeypatch, tmp_path):
+    monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
+    cache.clear_memory_cache()
+    model = _model(digits)
+    full = cache.embed(model.backbone, digits.train.inputs, show_progress=False)
+    calls = []
+    inner = model.backbone.forward
+    model.backbone.forward = lambda batch: calls.append(1) or inner(batch)
+    subset = cache.embed(model.backbone, digits.train.inputs[5:25], show_progress=False)
+    assert calls == [] and torch.equal(subset, full[5:25])

@@ -14,8 +14,9 @@ _os.environ.setdefault("HF_HUB_OFFLINE", "1")
 _os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 from .api import FitResult, Prediction, evaluate, fit, fit_spec, predict  # noqa: E402
+from .compare import compare  # noqa: E402
 from .config import RunSpec  # noqa: E402
 from .errors import HeadstartError  # noqa: E402
 
-__all__ = ["fit", "fit_spec", "evaluate", "predict", "FitResult", "Prediction", "RunSpec", "HeadstartError",
+__all__ = ["fit", "fit_spec", "compare", "evaluate", "predict", "FitResult", "Prediction", "RunSpec", "HeadstartError",
            "__version__"]

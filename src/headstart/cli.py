@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from . import api
+from .compare import compare as compare_strategies
 from .config import BackboneSpec, DataSpec, RunSpec, StrategySpec, TrainSpec, help_for
 from .errors import HeadstartError
 from .train.progress import console
@@ -100,6 +101,47 @@ def predict(
         writer.writerows([p.input, p.label, f"{p.score:.4f}"] for p in predictions)
     else:
         typer.echo(f"{len(predictions)} predictions written to {output}")
+
+
+@app.command()
+def compare(
+    train: str = typer.Argument(..., help=help_for(DataSpec, "train")),
+    test: Optional[str] = typer.Option(None, "--test", help="Also test every strategy on this data (mean over splits)."),
+    backbone: str = typer.Option(..., "--backbone", help=help_for(BackboneSpec, "name")),
+    strategies: Optional[str] = typer.Option(None, "--strategies", help="Comma-separated; default: scratch, "
+                                             "linear-probe, freeze:K (half the groups), full, lp-ft."),
+    folds: Optional[int] = typer.Option(None, "--folds", help="Stratified K-fold cross-validation on TRAIN."),
+    seeds: Optional[int] = typer.Option(None, "--seeds", help="Repeat a stratified 80/20 hold-out with N seeds "
+                                        "(default 3 when --folds is not given)."),
+    shots: str = typer.Option("all", "--shots", help="Labelled examples per class to train with, e.g. 8,32,128,all."),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs")),
+    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size")),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
+    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
+    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
+    batch_size: int = typer.Option(32, "--batch-size", help=help_for(TrainSpec, "batch_size")),
+    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision")),
+    out: Path = typer.Option(Path("runs/compare"), "--out", help="Folder for report.html, summary.json and plots."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the comparison succeeded."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Prove the transfer: every strategy against scratch and a classical baseline, on the same splits."""
+    if precision not in (None, "fp32", "bf16"):
+        raise HeadstartError(f"--precision {precision}: use fp32 or bf16")
+    summary = compare_strategies(
+        train, test, backbone=backbone, strategies=strategies.split(",") if strategies else None, folds=folds,
+        seeds=seeds, shots=shots, epochs=epochs, train_size=train_size, image_size=image_size,
+        max_length=max_length, weights=weights, batch_size=batch_size, precision=precision, out=out,
+        overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]))
+    table = Table(title=f"{backbone} on {train}")
+    for column in ("strategy", "accuracy", "macro-F1", "s/fold"):
+        table.add_column(column)
+    for name, e in sorted(summary["strategies"].items(), key=lambda kv: -kv[1]["accuracy_mean"]):
+        table.add_row(name, f"{e['accuracy_mean']:.3f} ± {e['accuracy_std']:.3f}",
+                      f"{e['macro_f1_mean']:.3f}", f"{e['seconds']:.1f}")
+    Console().print(table)
+    typer.echo(summary["recommendation"])
+    typer.echo(f"report: {out / 'report.html'}")
 
 
 def _print_metrics(metrics: dict, title: str, extra: dict[str, str]) -> None:

@@ -41,3 +41,30 @@ def stratified_subset(examples: Examples, size: int, seed: int) -> Examples:
     labels = np.array(examples.labels, dtype=object)
     keep, _ = train_test_split(np.arange(len(examples)), train_size=size, stratify=labels, random_state=seed)
     return examples.subset(sorted(keep))
+
+
+def evaluation_splits(examples: Examples, folds: int | None, seeds: int, fraction: float = 0.2
+                      ) -> list[tuple[Examples, Examples]]:
+    """(train, held_out) pairs: stratified K-fold when `folds`, else `seeds` stratified hold-outs."""
+    from sklearn.model_selection import StratifiedKFold
+
+    if folds is None:
+        return [stratified_split(examples, fraction, seed) for seed in range(seeds)]
+    smallest = min(examples.labels.count(c) for c in set(examples.labels))
+    if folds < 2 or folds > smallest:
+        raise HeadstartError(f"--folds {folds}: need 2 <= K <= {smallest} (the smallest class of "
+                             f"{examples.source} has {smallest} examples)")
+    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
+    return [(examples.subset(a), examples.subset(b))
+            for a, b in splitter.split(np.zeros(len(examples)), np.array(examples.labels, dtype=object))]
+
+
+def few_shot(examples: Examples, per_class: int, seed: int) -> Examples:
+    """At most `per_class` examples of each class, drawn at random (all of a smaller class)."""
+    rng = np.random.default_rng(seed)
+    labels = np.array(examples.labels, dtype=object)
+    keep = []
+    for label in sorted(set(examples.labels)):
+        index = np.flatnonzero(labels == label)
+        keep.extend(rng.permutation(index)[:per_class])
+    return examples.subset(sorted(keep))

@@ -1,7 +1,9 @@
 """The feature cache: a frozen backbone's features are computed once and reused.
 
-Keyed by content (backbone weights and preprocessing, the inputs, precision and batch size), kept in
-memory for the process and on disk under $HEADSTART_CACHE (default ~/.cache/headstart/features).
+Features are keyed by content: the backbone (weights and preprocessing), the precision, and each
+example. In memory the key is per example, so any subset of already-embedded inputs (another fold's
+shots, another strategy) costs nothing; on disk, under $HEADSTART_CACHE (default
+~/.cache/headstart/features), each embedded input list is one safetensors file, for later processes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from .progress import progress_bar
 
 __all__ = ["embed", "cache_dir", "clear_memory_cache"]
 
-_memory: dict[str, torch.Tensor] = {}
+# (backbone fingerprint, precision) -> example digest -> feature row
+_memory: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
 
 
 def cache_dir() -> Path:
@@ -32,15 +35,11 @@ def clear_memory_cache() -> None:
     _memory.clear()
 
 
-def _inputs_digest(inputs: list) -> str:
-    digest = hashlib.sha256()
-    for x in inputs:
-        if isinstance(x, str):
-            digest.update(x.encode("utf-8") + b"\0")
-        else:
-            array = np.ascontiguousarray(x)
-            digest.update(str(array.shape).encode() + array.tobytes())
-    return digest.hexdigest()
+def _digest(x) -> str:
+    if isinstance(x, str):
+        return hashlib.sha1(x.encode("utf-8")).hexdigest()
+    array = np.ascontiguousarray(x)
+    return hashlib.sha1(str(array.shape).encode() + array.tobytes()).hexdigest()
 
 
 @torch.no_grad()
@@ -60,25 +59,37 @@ def _compute(backbone: Backbone, inputs: list, batch_size: int, precision: str, 
 
 def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str = "fp32",
           show_progress: bool = True, fingerprint: str | None = None) -> torch.Tensor:
-    """Features [N, dim] of inputs through the frozen backbone, from the cache when it has them."""
+    """Features [N, dim] of inputs through the frozen backbone, computing only what no cache has."""
     fingerprint = fingerprint or backbone.fingerprint()
-    key = hashlib.sha256(f"{fingerprint}|{_inputs_digest(inputs)}|{precision}|{batch_size}".encode()).hexdigest()
-    if key in _memory:
-        return _memory[key]
-    path = cache_dir() / f"{key}.safetensors"
-    if path.is_file():
-        try:
-            features = load_file(path)["features"]
-        except Exception:  # a damaged cache file is recomputed, never trusted
-            features = None
-        if features is not None and len(features) == len(inputs):
-            _memory[key] = features
-            return features
-    features = _compute(backbone, inputs, batch_size, precision, show_progress)
-    _memory[key] = features
+    rows = _memory.setdefault((fingerprint, precision), {})
+    digests = [_digest(x) for x in inputs]
+    missing = [i for i, d in enumerate(digests) if d not in rows]
+    if missing:
+        list_key = hashlib.sha256("|".join([fingerprint, precision, *digests]).encode()).hexdigest()
+        path = cache_dir() / f"{list_key}.safetensors"
+        features = _read(path, len(inputs))
+        if features is None:
+            features = _compute(backbone, [inputs[i] for i in missing], batch_size, precision, show_progress)
+            rows.update(zip((digests[i] for i in missing), features))
+            _write(path, torch.stack([rows[d] for d in digests]))
+        else:
+            rows.update(zip(digests, features))
+    return torch.stack([rows[d] for d in digests]) if inputs else torch.zeros(0, backbone.dim)
+
+
+def _read(path: Path, n: int) -> torch.Tensor | None:
+    if not path.is_file():
+        return None
+    try:
+        features = load_file(path)["features"]
+    except Exception:  # a damaged cache file is recomputed, never trusted
+        return None
+    return features if len(features) == n else None
+
+
+def _write(path: Path, features: torch.Tensor) -> None:
     try:
         with atomic_path(path) as tmp:
             save_file({"features": features.contiguous()}, str(tmp))
     except OSError:
         pass  # a read-only or full disk only costs the disk cache
-    return features

@@ -1,0 +1,229 @@
+"""compare: the strategies side by side on the same splits, against scratch and a classical baseline.
+
+    summary = headstart.compare("builtin:rotten-tomatoes", backbone="minilm-l6", train_size=600,
+                                strategies=["scratch", "linear-probe", "lp-ft"], seeds=3, shots=[8, 32, "all"],
+                                out="runs/compare")
+    summary["best"], summary["benefits"]["lp-ft"]["asymptote"]["delta_vs_scratch"]
+
+Every strategy sees the same folds (or seeded hold-outs), the same validation split and the same
+labelled subsets; a frozen backbone's features are computed once per example and shared through the
+feature cache by every strategy and shot count that can use them.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__, backbones
+from . import strategies as registry
+from . import train as engine
+from .baselines import BASELINE_NAME, fit_baseline, predict_baseline
+from .config import BackboneSpec, TrainSpec
+from .data import Examples, TaskData, load_examples
+from .data.splits import check_classes, evaluation_splits, few_shot, stratified_split, stratified_subset
+from .errors import HeadstartError
+from .evaluate import classification_metrics
+from .evaluate.benefits import benefits, epochs_to_reach
+from .evaluate.report import write_report
+from .model import TransferModel
+from .precision import resolve_precision
+from .runs import check_out, staged_run_dir, write_json, write_yaml
+
+__all__ = ["compare", "DEFAULT_STRATEGIES", "parse_shots"]
+
+DEFAULT_STRATEGIES = ("scratch", "linear-probe", "freeze:{half}", "full", "lp-ft")
+ALL = "all"
+
+
+def parse_shots(text: str | list | None) -> list:
+    """'8,32,all' -> [8, 32, 'all']; 'all' is always included (it gives the headline numbers)."""
+    items = text.split(",") if isinstance(text, str) else list(text or [])
+    shots = []
+    for item in items:
+        item = str(item).strip()
+        if item == ALL:
+            continue
+        if not item.isdigit() or int(item) < 1:
+            raise HeadstartError(f"--shots: '{item}' is not a positive number of labels per class (or 'all')")
+        shots.append(int(item))
+    return sorted(set(shots)) + [ALL]
+
+
+def compare(train: str, test: str | None = None, *, backbone: str, strategies: list[str] | None = None,
+            folds: int | None = None, seeds: int | None = None, shots=None, epochs: int | None = None,
+            train_size: int | None = None, image_size: int | None = None, max_length: int = 128,
+            weights: str | None = None, batch_size: int = 32, precision: str | None = None,
+            out: str | Path = "runs/compare", overwrite: bool = False, show_progress: bool = True,
+            command: str | None = None) -> dict:
+    """Run every strategy and the baseline on the same splits; write summary.json and report.html."""
+    out = Path(out)
+    check_out(out, overwrite)
+    if folds is not None and seeds is not None:
+        raise HeadstartError("give --folds K or --seeds N, not both")
+    seeds = 3 if folds is None and seeds is None else seeds
+    shot_list = parse_shots(shots)
+    precision = resolve_precision(precision)
+    spec = BackboneSpec(name=backbone, weights=weights, image_size=image_size, max_length=max_length)
+    pristine = backbones.load(spec)
+    names = _strategy_names(strategies, len(pristine.layer_groups()))
+    plans = {name: registry.plan(name, epochs) for name in names}
+
+    examples = load_examples(train)
+    if train_size is not None:
+        examples = stratified_subset(examples, train_size, 0)
+    check_classes(examples, 3, "to split folds and validation")
+    if examples.modality != pristine.modality:
+        raise HeadstartError(f"backbone '{backbone}' reads {pristine.modality}s but {train} holds {examples.modality}s")
+    external = load_examples(test) if test else None
+    classes = sorted(set(examples.labels))
+    splits = evaluation_splits(examples, folds, seeds or 1)
+
+    runs: dict[str, dict] = {}  # name -> shots -> list of per-fold results
+    started = time.perf_counter()
+    for fold, (fold_train, held_out) in enumerate(splits):
+        fit_part, val = stratified_split(fold_train, 0.1, fold + 1)
+        for k in shot_list:
+            part = fit_part if k == ALL else few_shot(fit_part, k, seed=fold)
+            task = TaskData(part, val, held_out, classes, examples.modality)
+            for name in names:
+                engine.progress.console.print(f"fold {fold + 1}/{len(splits)}, {k} per class: {name}", highlight=False)
+                result = _run_strategy(pristine, task, plans[name], precision, batch_size, fold, external, show_progress)
+                runs.setdefault(name, {}).setdefault(k, []).append(result)
+            runs.setdefault(BASELINE_NAME, {}).setdefault(k, []).append(_run_baseline(task, external, fold))
+
+    summary = _summarise(runs, shot_list)
+    summary.update({
+        "headstart_version": __version__,
+        "command": command,
+        "config": {"train": train, "test": test, "backbone": backbone, "strategies": names, "folds": folds,
+                   "seeds": seeds, "shots": shot_list, "epochs": epochs, "train_size": train_size,
+                   "image_size": image_size, "max_length": max_length, "batch_size": batch_size,
+                   "precision": precision, "plans": {n: p.to_dict() for n, p in plans.items()}},
+        "task": {"modality": examples.modality, "classes": classes, "n": len(examples),
+                 "splits": f"{folds}-fold stratified cross-validation" if folds else
+                           f"{seeds} seeded stratified 80/20 hold-outs",
+                 "validation": "10% of each split's training part, the same for every strategy and shot count"},
+        "seconds": time.perf_counter() - started,
+    })
+    with staged_run_dir(out, overwrite) as stage:
+        write_json(stage / "summary.json", summary)
+        write_yaml(stage / "config.yaml", {"command": command, **summary["config"]})
+        write_report(summary, stage)
+    return summary
+
+
+def _strategy_names(requested, n_groups: int) -> list[str]:
+    names = [n.strip() for n in requested] if requested else [n.format(half=n_groups // 2) for n in DEFAULT_STRATEGIES]
+    if "scratch" not in names:
+        names = ["scratch"] + names  # every benefit is measured against scratch on the same folds
+    for name in names:
+        registry.plan(name)  # unknown names fail here, before any training
+    return names
+
+
+def _run_strategy(pristine, task: TaskData, plan, precision, batch_size, fold, external, show_progress) -> dict:
+    t0 = time.perf_counter()
+    torch.manual_seed(fold)
+    model = TransferModel(copy.deepcopy(pristine), task.classes)
+    history = engine.run(model, task, plan, TrainSpec(batch_size=batch_size, seed=fold), precision, show_progress)
+    result = _test(model, plan, task.test, task.classes, precision, show_progress)
+    if external is not None:
+        result["external"] = _test(model, plan, external, task.classes, precision, show_progress)
+    result.update(curve=history.learning_curve(), seconds=time.perf_counter() - t0)
+    return result
+
+
+def _test(model, plan, examples: Examples, classes, precision, show_progress) -> dict:
+    if all(p.train_from is None for p in plan.phases):  # a frozen backbone: its features are cached
+        features = engine.embed(model.backbone, examples.inputs, 64, precision, show_progress)
+        with torch.no_grad():
+            predicted = model.head(features).argmax(-1).tolist()
+    else:
+        predicted = model.predict_proba(examples.inputs, 64, precision).argmax(-1).tolist()
+    return classification_metrics(examples.labels, [classes[i] for i in predicted], classes)
+
+
+def _run_baseline(task: TaskData, external, fold) -> dict:
+    t0 = time.perf_counter()
+    model = fit_baseline(task.train, seed=fold)
+    result = classification_metrics(task.test.labels, predict_baseline(model, task.test), task.classes)
+    if external is not None:
+        result["external"] = classification_metrics(external.labels, predict_baseline(model, external), task.classes)
+    result.update(curve=None, seconds=time.perf_counter() - t0)
+    return result
+
+
+def _mean_curve(curves: list[list[float]]) -> list[float]:
+    longest = max(len(c) for c in curves)
+    return [float(np.mean([c[min(i, len(c) - 1)] for c in curves])) for i in range(longest)]
+
+
+def _summarise(runs: dict, shot_list: list) -> dict:
+    table = {}
+    for name, by_shots in runs.items():
+        folds = by_shots[ALL]
+        acc, f1 = [r["accuracy"] for r in folds], [r["macro_f1"] for r in folds]
+        entry = {
+            "accuracy_mean": float(np.mean(acc)), "accuracy_std": float(np.std(acc)),
+            "macro_f1_mean": float(np.mean(f1)), "macro_f1_std": float(np.std(f1)),
+            "accuracy_per_fold": acc,
+            "learning_curve": _mean_curve([r["curve"] for r in folds]) if folds[0]["curve"] else None,
+            "seconds": float(np.mean([r["seconds"] for r in folds])),
+            "confusion_matrix": np.sum([r["confusion_matrix"] for r in folds], axis=0).tolist(),
+            "shots": {str(k): {"accuracy_mean": float(np.mean([r["accuracy"] for r in by_shots[k]])),
+                               "accuracy_std": float(np.std([r["accuracy"] for r in by_shots[k]])),
+                               "macro_f1_mean": float(np.mean([r["macro_f1"] for r in by_shots[k]]))}
+                      for k in shot_list},
+        }
+        if "external" in folds[0]:
+            ext = [r["external"]["accuracy"] for r in folds]
+            entry["test_accuracy_mean"], entry["test_accuracy_std"] = float(np.mean(ext)), float(np.std(ext))
+        table[name] = entry
+    scratch_all = table["scratch"]["accuracy_mean"]
+    for entry in table.values():
+        enough = [k for k in shot_list if k != ALL and entry["shots"][str(k)]["accuracy_mean"] >= scratch_all]
+        entry["labels_per_class_to_match_scratch"] = enough[0] if enough else None
+    scratch = runs["scratch"][ALL]
+    gains = {name: benefits([r["curve"] for r in by_shots[ALL]], [r["accuracy"] for r in by_shots[ALL]],
+                            [r["curve"] for r in scratch], [r["accuracy"] for r in scratch])
+             for name, by_shots in runs.items() if name not in ("scratch", BASELINE_NAME)}
+    best = max(table, key=lambda n: (table[n]["accuracy_mean"], table[n]["macro_f1_mean"]))
+    return {"strategies": table, "benefits": gains, "best": best,
+            "recommendation": _recommend(table, runs, best, gains),
+            "noise_test": "two-sided paired t-test over folds, p < 0.05; 95% t-interval of the paired difference",
+            "classes": list(runs["scratch"][ALL][0]["labels"])}
+
+
+def _recommend(table: dict, runs: dict, best: str, gains: dict) -> str:
+    from .evaluate.benefits import paired_difference
+
+    ranked = sorted(table, key=lambda n: -table[n]["accuracy_mean"])
+    runner = ranked[1]
+    duel = paired_difference([r["accuracy"] for r in runs[best][ALL]], [r["accuracy"] for r in runs[runner][ALL]])
+    lead = 100 * duel["delta_vs_scratch"]
+    clear = "clearly (beyond the fold-to-fold noise)" if duel["significant"] else "but within the fold-to-fold noise"
+    words = [f"Use {best}: it has the best mean accuracy ({table[best]['accuracy_mean']:.3f}), {lead:.1f} points "
+             f"ahead of {runner}, {clear}."]
+    if best == BASELINE_NAME:
+        words.append("The classical baseline beats every way of reusing the pretrained model on this data: the "
+                     "transfer did not pay off here.")
+    elif best == "scratch":
+        words.append("Training from scratch wins: the pretrained features do not suit this data.")
+    n_splits = len(runs[best][ALL])
+    if n_splits < 3:
+        words.append(f"With only {n_splits} split(s) the noise estimate is weak: use --folds 5 or --seeds 5 "
+                     "for a firmer verdict.")
+    elif not duel["significant"]:
+        cheapest = min((n for n in ranked if n != BASELINE_NAME and
+                        paired_difference([r["accuracy"] for r in runs[n][ALL]],
+                                          [r["accuracy"] for r in runs[best][ALL]])["significant"] is False),
+                       key=lambda n: table[n]["seconds"])
+        if cheapest != best:
+            words.append(f"{cheapest} is within the noise of {best} and the cheapest "
+                         f"({table[cheapest]['seconds']:.1f} s against {table[best]['seconds']:.1f} s per fold).")
+    return " ".join(words)

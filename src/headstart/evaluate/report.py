@@ -1,0 +1,139 @@
+"""The compare report: one self-contained HTML page (plots embedded as data URIs) and the PNGs beside it."""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from ..runs import atomic_write_text  # noqa: E402
+from .plots import _save, plot_confusion_matrix  # noqa: E402
+
+__all__ = ["write_report", "benefits_in_words"]
+
+
+def _plot_learning_curves(summary: dict, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    for name, entry in summary["strategies"].items():
+        if entry["learning_curve"]:
+            ax.plot(range(len(entry["learning_curve"])), entry["learning_curve"], marker=".", label=name)
+    ax.set_xlabel("epoch (0 = before training)")
+    ax.set_ylabel("validation accuracy (mean over folds)")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("learning curves")
+    _save(fig, path)
+
+
+def _plot_data_efficiency(summary: dict, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 3.8))
+    shots = [k for k in summary["config"]["shots"] if k != "all"]
+    largest = max(shots) * 2 if shots else 1
+    positions = shots + [largest]
+    for name, entry in summary["strategies"].items():
+        means = [entry["shots"][str(k)]["accuracy_mean"] for k in shots] + [entry["accuracy_mean"]]
+        stds = [entry["shots"][str(k)]["accuracy_std"] for k in shots] + [entry["accuracy_std"]]
+        ax.errorbar(positions, means, yerr=stds, marker="o", capsize=3, label=name)
+    ax.set_xscale("log")
+    ax.set_xticks(positions, [str(k) for k in shots] + ["all"])
+    ax.set_xlabel("labelled examples per class")
+    ax.set_ylabel("held-out accuracy")
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title("data efficiency")
+    _save(fig, path)
+
+
+def _points(x: float) -> str:
+    return f"{abs(100 * x):.1f} points {'higher' if x >= 0 else 'lower'}"
+
+
+def benefits_in_words(name: str, gains: dict) -> str:
+    """'lp-ft started 31.0 points higher, ...' with the noise verdict of each benefit."""
+    start, slope, end = gains["start"], gains["slope"], gains["asymptote"]
+    noise = lambda b: "" if b["significant"] else " (within noise)"
+    reach, scratch_reach = slope["epochs_to_90pct_of_scratch"], slope["scratch_epochs_to_90pct"]
+    if reach is not None and scratch_reach is not None:
+        pace = f"reached 90% of scratch's final accuracy in {reach:g} epochs instead of {scratch_reach:g}"
+    elif reach is not None:
+        pace = f"reached 90% of scratch's final accuracy in {reach:g} epochs"
+    else:
+        pace = "never reached 90% of scratch's final accuracy"
+    return (f"{name} started {_points(start['delta_vs_scratch'])}{noise(start)} than scratch, {pace} "
+            f"(area under its learning curve {_points(slope['delta_vs_scratch'])}{noise(slope)}), and ended "
+            f"{_points(end['delta_vs_scratch'])}{noise(end)}.")
+
+
+def _image(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode()
+    return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
+
+
+def _table(summary: dict) -> str:
+    shots = [str(k) for k in summary["config"]["shots"] if k != "all"]
+    external = any("test_accuracy_mean" in e for e in summary["strategies"].values())
+    head = ["strategy", "accuracy", "macro-F1"] + (["--test accuracy"] if external else []) + \
+           [f"{k}/class" for k in shots] + ["labels/class to match scratch", "seconds per fold"]
+    rows = []
+    for name, e in sorted(summary["strategies"].items(), key=lambda kv: -kv[1]["accuracy_mean"]):
+        cells = [name, f"{e['accuracy_mean']:.3f} &plusmn; {e['accuracy_std']:.3f}",
+                 f"{e['macro_f1_mean']:.3f} &plusmn; {e['macro_f1_std']:.3f}"]
+        if external:
+            cells.append(f"{e.get('test_accuracy_mean', float('nan')):.3f}")
+        cells += [f"{e['shots'][k]['accuracy_mean']:.3f}" for k in shots]
+        cells += [str(e["labels_per_class_to_match_scratch"] or "&ndash;"), f"{e['seconds']:.1f}"]
+        mark = ' class="best"' if name == summary["best"] else ""
+        rows.append(f"<tr{mark}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return ("<table id='results'><thead><tr>" + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>" +
+            "".join(rows) + "</tbody></table>")
+
+
+_STYLE = """body{font-family:system-ui,sans-serif;max-width:960px;margin:2em auto;padding:0 1em;color:#222}
+table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+td:first-child,th:first-child{text-align:left}tr.best{background:#e8f4e8;font-weight:600}
+figure{display:inline-block;margin:0.5em}img{max-width:460px}pre{background:#f4f4f4;padding:1em;overflow-x:auto}"""
+
+# Marks the page as rendered once every plot has decoded: what the report test reads in Chromium.
+_SELF_CHECK = """<script>window.addEventListener('load',function(){var i=[].slice.call(document.images);
+document.body.setAttribute('data-images-rendered',i.filter(function(x){return x.complete&&x.naturalWidth>0}).length);
+document.body.setAttribute('data-table-rows',document.querySelectorAll('#results tbody tr').length);});</script>"""
+
+
+def write_report(summary: dict, folder: Path) -> Path:
+    """report.html and its PNGs in folder; the page needs no network and no other file."""
+    best = summary["best"]
+    _plot_learning_curves(summary, folder / "learning_curves.png")
+    _plot_data_efficiency(summary, folder / "data_efficiency.png")
+    matrix = {"labels": summary["classes"], "confusion_matrix": summary["strategies"][best]["confusion_matrix"]}
+    plot_confusion_matrix(matrix, folder / "confusion_matrix.png", f"{best}, all folds")
+    words = "".join(f"<li>{html.escape(benefits_in_words(n, g))}</li>" for n, g in summary["benefits"].items())
+    config = json.dumps(summary["config"], indent=2)
+    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>headstart compare</title>
+<style>{_STYLE}</style></head><body>
+<h1>Did the transfer help?</h1>
+<p>{html.escape(summary['task']['splits'])} on {summary['task']['n']} examples
+({summary['task']['modality']}, {len(summary['classes'])} classes), backbone
+<b>{html.escape(summary['config']['backbone'])}</b>. Accuracy is on each split's held-out part, mean &plusmn;
+standard deviation over splits; validation: {html.escape(summary['task']['validation'])}.</p>
+<h2>Recommendation</h2><p id="recommendation">{html.escape(summary['recommendation'])}</p>
+<h2>Results</h2>{_table(summary)}
+<h2>The three benefits of transfer, against scratch</h2><ul id="benefits">{words}</ul>
+<p>Start: validation accuracy after the first epoch. Slope: area under the validation learning curve over
+scratch's epochs, and epochs to 90% of scratch's final accuracy. Asymptote: final held-out accuracy.
+Noise: {html.escape(summary['noise_test'])}.</p>
+<h2>Plots</h2>
+{_image(folder / 'learning_curves.png', 'learning curves')}
+{_image(folder / 'data_efficiency.png', 'data efficiency')}
+{_image(folder / 'confusion_matrix.png', f'confusion matrix of {best}')}
+<h2>Reproduce</h2><pre>{html.escape(summary.get('command') or '')}</pre><pre>{html.escape(config)}</pre>
+{_SELF_CHECK}</body></html>"""
+    atomic_write_text(folder / "report.html", page)
+    return folder / "report.html"
