@@ -31,7 +31,7 @@ class Registry(Generic[T]):
 
     def unknown_message(self, name: str, extra: str = "") -> str:
         close = difflib.get_close_matches(name, self.names(), n=1)
-        hint = f"; did you mean '{close[0]}'?" if close else ""
+        hint = f"; did you mean '{close[0]}'?" if close else ";"
         return f"unknown {self.kind} '{name}'{hint} known: {', '.join(self.names())}{extra}"
 
     def names(self) -> list[str]:

@@ -84,7 +84,7 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
     backbone = backbones.load(spec.backbone)
     if backbone.modality != data.modality:
         raise HeadstartError(f"backbone '{spec.backbone.name}' reads {backbone.modality}s but {spec.data.train} "
-                             f"holds {data.modality}s; pick a {data.modality} backbone")
+                             f"holds {data.modality}s; pick {'an' if data.modality == 'image' else 'a'} {data.modality} backbone")
     model = TransferModel(backbone, data.classes)
     engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
     history = engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)

@@ -38,6 +38,10 @@ def stratified_subset(examples: Examples, size: int, seed: int) -> Examples:
     """A stratified random subset of `size` examples (all of them if there are fewer)."""
     if size >= len(examples):
         return examples
+    n_classes = len(set(examples.labels))
+    if size < 2 * n_classes:
+        raise HeadstartError(f"--train-size {size} is too small for {n_classes} classes; give at least "
+                             f"{2 * n_classes} (two examples per class)")
     labels = np.array(examples.labels, dtype=object)
     keep, _ = train_test_split(np.arange(len(examples)), train_size=size, stratify=labels, random_state=seed)
     return examples.subset(sorted(keep))
