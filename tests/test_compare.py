@@ -30,6 +30,7 @@ def test_every_strategy_runs_on_the_same_splits_against_scratch_and_the_baseline
         assert len(entry["accuracy_per_fold"]) == 2
         assert 0 <= entry["accuracy_std"] <= 0.5 and 0 <= entry["macro_f1_mean"] <= 1
         assert set(entry["shots"]) == {"3", "all"}
+        assert {"accuracy_mean", "accuracy_std", "delta_vs_scratch", "significant"} <= set(entry["shots"]["3"])
         assert entry["shots"]["all"]["accuracy_mean"] == pytest.approx(entry["accuracy_mean"])
         assert (entry["learning_curve"] is None) == (name == "baseline")
     assert data["strategies"]["linear-probe"]["accuracy_mean"] > data["strategies"]["scratch"]["accuracy_mean"] + 0.3
@@ -53,6 +54,7 @@ def test_the_report_is_one_self_contained_page_with_its_plots(summary):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", page)  # no external requests
     assert page.count("data:image/png;base64,") == 3
     assert "<table id='results'>" in page and data["recommendation"][:40] in page
+    assert "With 3 labels per class:" in page and "linear-probe started" in page
     for name in ("learning_curves.png", "data_efficiency.png", "confusion_matrix.png", "config.yaml"):
         assert (out / name).is_file()
 

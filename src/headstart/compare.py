@@ -28,7 +28,7 @@ from .data import Examples, TaskData, load_examples
 from .data.splits import check_classes, evaluation_splits, few_shot, stratified_split, stratified_subset
 from .errors import HeadstartError
 from .evaluate import classification_metrics
-from .evaluate.benefits import benefits, epochs_to_reach
+from .evaluate.benefits import benefits, paired_difference
 from .evaluate.report import write_report
 from .model import TransferModel
 from .precision import resolve_precision
@@ -185,7 +185,11 @@ def _summarise(runs: dict, shot_list: list) -> dict:
             entry["test_accuracy_mean"], entry["test_accuracy_std"] = float(np.mean(ext)), float(np.std(ext))
         table[name] = entry
     scratch_all = table["scratch"]["accuracy_mean"]
-    for entry in table.values():
+    for name, entry in table.items():
+        for k in shot_list:  # each shot count against scratch with the same labels, split by split
+            duel = paired_difference([r["accuracy"] for r in runs[name][k]], [r["accuracy"] for r in runs["scratch"][k]])
+            entry["shots"][str(k)].update(delta_vs_scratch=duel["delta_vs_scratch"], significant=duel["significant"],
+                                          p_value=duel["p_value"])
         enough = [k for k in shot_list if k != ALL and entry["shots"][str(k)]["accuracy_mean"] >= scratch_all]
         entry["labels_per_class_to_match_scratch"] = enough[0] if enough else None
     scratch = runs["scratch"][ALL]
@@ -200,8 +204,6 @@ def _summarise(runs: dict, shot_list: list) -> dict:
 
 
 def _recommend(table: dict, runs: dict, best: str, gains: dict) -> str:
-    from .evaluate.benefits import paired_difference
-
     ranked = sorted(table, key=lambda n: -table[n]["accuracy_mean"])
     runner = ranked[1]
     duel = paired_difference([r["accuracy"] for r in runs[best][ALL]], [r["accuracy"] for r in runs[runner][ALL]])

@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ..runs import atomic_write_text  # noqa: E402
 from .plots import _save, plot_confusion_matrix  # noqa: E402
 
-__all__ = ["write_report", "benefits_in_words"]
+__all__ = ["write_report", "benefits_in_words", "shots_in_words"]
 
 
 def _plot_learning_curves(summary: dict, path: Path) -> None:
@@ -72,6 +72,24 @@ def benefits_in_words(name: str, gains: dict) -> str:
             f"{_points(end['delta_vs_scratch'])}{noise(end)}.")
 
 
+def shots_in_words(summary: dict) -> list[str]:
+    """Per labels-per-class count: which strategies beat scratch beyond the noise, and which only seem to."""
+    lines = []
+    for k in summary["config"]["shots"]:
+        clear, unclear = [], []
+        for name, entry in summary["strategies"].items():
+            shot = entry["shots"][str(k)]
+            if name == "scratch" or shot["delta_vs_scratch"] <= 0:
+                continue
+            item = f"{name} (+{100 * shot['delta_vs_scratch']:.1f})"
+            (clear if shot["significant"] else unclear).append(item)
+        label = "all labels" if k == "all" else f"{k} labels per class"
+        text = f"With {label}: " + (f"beyond the noise, {', '.join(clear)} beat scratch" if clear else
+                                    "nothing beats scratch beyond the noise")
+        lines.append(text + (f"; {', '.join(unclear)} ahead but within the noise." if unclear else "."))
+    return lines
+
+
 def _image(path: Path, alt: str) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     return f'<figure><img alt="{alt}" src="data:image/png;base64,{data}"><figcaption>{alt}</figcaption></figure>'
@@ -115,6 +133,7 @@ def write_report(summary: dict, folder: Path) -> Path:
     matrix = {"labels": summary["classes"], "confusion_matrix": summary["strategies"][best]["confusion_matrix"]}
     plot_confusion_matrix(matrix, folder / "confusion_matrix.png", f"{best}, all folds")
     words = "".join(f"<li>{html.escape(benefits_in_words(n, g))}</li>" for n, g in summary["benefits"].items())
+    shots = "".join(f"<li>{html.escape(line)}</li>" for line in shots_in_words(summary))
     config = json.dumps(summary["config"], indent=2)
     page = f"""<!doctype html><html><head><meta charset="utf-8"><title>headstart compare</title>
 <style>{_STYLE}</style></head><body>
@@ -125,6 +144,7 @@ def write_report(summary: dict, folder: Path) -> Path:
 standard deviation over splits; validation: {html.escape(summary['task']['validation'])}.</p>
 <h2>Recommendation</h2><p id="recommendation">{html.escape(summary['recommendation'])}</p>
 <h2>Results</h2>{_table(summary)}
+<h2>Data efficiency, against scratch (points of accuracy)</h2><ul id="shots">{shots}</ul>
 <h2>The three benefits of transfer, against scratch</h2><ul id="benefits">{words}</ul>
 <p>Start: validation accuracy after the first epoch. Slope: area under the validation learning curve over
 scratch's epochs, and epochs to 90% of scratch's final accuracy. Asymptote: final held-out accuracy.
