@@ -111,3 +111,14 @@ def test_features_of_a_subset_come_from_the_cache(digits, monkeypatch, tmp_path)
     model.backbone.forward = lambda batch: calls.append(1) or inner(batch)
     subset = cache.embed(model.backbone, digits.train.inputs[5:25], show_progress=False)
     assert calls == [] and torch.equal(subset, full[5:25])
+
+
+def test_a_few_shot_phase_is_stretched_to_min_steps(digits):
+    from headstart.data.splits import few_shot
+    from headstart.data import TaskData
+
+    tiny = TaskData(few_shot(digits.train, 2, seed=0), digits.val, digits.test, digits.classes, "image")
+    plan = strategies.plan("linear-probe", epochs=2)
+    assert len(run(_model(tiny), tiny, plan, TrainSpec(), "fp32", show_progress=False).records) == 1 + 2
+    stretched = run(_model(tiny), tiny, plan, TrainSpec(min_steps=20), "fp32", show_progress=False)
+    assert len(stretched.records) == 1 + 20  # 20 examples = one batch an epoch: 2 epochs become 20

@@ -38,6 +38,7 @@ __all__ = ["compare", "DEFAULT_STRATEGIES", "parse_shots"]
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "freeze:{half}", "full", "lp-ft")
 ALL = "all"
+MIN_STEPS = 50  # few-shot subsets train at least this many steps, so that shots compare learning, not luck
 
 
 def parse_shots(text: str | list | None) -> list:
@@ -130,7 +131,7 @@ def _run_strategy(pristine, task: TaskData, plan, precision, batch_size, fold, e
     t0 = time.perf_counter()
     torch.manual_seed(fold)
     model = TransferModel(copy.deepcopy(pristine), task.classes)
-    history = engine.run(model, task, plan, TrainSpec(batch_size=batch_size, seed=fold), precision, show_progress)
+    history = engine.run(model, task, plan, TrainSpec(batch_size=batch_size, seed=fold, min_steps=MIN_STEPS), precision, show_progress)
     result = _test(model, plan, task.test, task.classes, precision, show_progress)
     if external is not None:
         result["external"] = _test(model, plan, external, task.classes, precision, show_progress)

@@ -42,6 +42,7 @@ def _plot_data_efficiency(summary: dict, path: Path) -> None:
         stds = [entry["shots"][str(k)]["accuracy_std"] for k in shots] + [entry["accuracy_std"]]
         ax.errorbar(positions, means, yerr=stds, marker="o", capsize=3, label=name)
     ax.set_xscale("log")
+    ax.minorticks_off()
     ax.set_xticks(positions, [str(k) for k in shots] + ["all"])
     ax.set_xlabel("labelled examples per class")
     ax.set_ylabel("held-out accuracy")
@@ -61,10 +62,11 @@ def benefits_in_words(name: str, gains: dict) -> str:
     start, slope, end = gains["start"], gains["slope"], gains["asymptote"]
     noise = lambda b: "" if b["significant"] else " (within noise)"
     reach, scratch_reach = slope["epochs_to_90pct_of_scratch"], slope["scratch_epochs_to_90pct"]
+    epochs = lambda n: f"{n:.3g} epoch" + ("" if n == 1 else "s")
     if reach is not None and scratch_reach is not None:
-        pace = f"reached 90% of scratch's final accuracy in {reach:g} epochs instead of {scratch_reach:g}"
+        pace = f"reached 90% of scratch's final accuracy in {epochs(reach)} instead of {epochs(scratch_reach)}"
     elif reach is not None:
-        pace = f"reached 90% of scratch's final accuracy in {reach:g} epochs"
+        pace = f"reached 90% of scratch's final accuracy in {epochs(reach)}"
     else:
         pace = "never reached 90% of scratch's final accuracy"
     return (f"{name} started {_points(start['delta_vs_scratch'])}{noise(start)} than scratch, {pace} "
