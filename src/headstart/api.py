@@ -56,7 +56,7 @@ class Prediction:
 def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
         epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
         max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
-        train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
+        min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
         overwrite: bool = False, show_progress: bool = True) -> FitResult:
     """Train a backbone + new head on TRAIN with a strategy, test it, and save a run directory."""
     spec = RunSpec.build({
@@ -64,7 +64,7 @@ def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "
                  "on_bad_image": on_bad_image},
         "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
         "strategy": {"name": strategy, "epochs": epochs, "lr": lr},
-        "train": {"batch_size": batch_size, "precision": precision, "seed": seed},
+        "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
     })
     return fit_spec(spec, out, overwrite, show_progress)
 

@@ -40,6 +40,7 @@ def fit(
     weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
     precision: Optional[str] = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision")),
     seed: int = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed")),
+    min_steps: int = typer.Option(0, "--min-steps", help=help_for(TrainSpec, "min_steps")),
     train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size")),
     on_bad_image: str = typer.Option("skip", "--on-bad-image", help=help_for(DataSpec, "on_bad_image")),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
@@ -58,7 +59,7 @@ def fit(
             "data": {"train": train, "test": test, "train_size": train_size, "on_bad_image": on_bad_image},
             "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
             "strategy": {"name": strategy, "epochs": epochs, "lr": lr},
-            "train": {"batch_size": batch_size, "precision": precision, "seed": seed},
+            "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
         })
     if dry_run:
         typer.echo(api.describe_plan(spec))
