@@ -30,7 +30,7 @@ from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_wr
 from .strategies import Plan
 from .train import History
 
-__all__ = ["fit", "fit_spec", "describe_plan", "evaluate", "predict", "FitResult", "Prediction", "PREDICTIONS_FILE"]
+__all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "FitResult", "Prediction", "PREDICTIONS_FILE"]
 
 PREDICTIONS_FILE = "predictions.csv"
 EVAL_BATCH = engine.engine.EVAL_BATCH
@@ -59,14 +59,24 @@ def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "
         min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
         overwrite: bool = False, show_progress: bool = True) -> FitResult:
     """Train a backbone + new head on TRAIN with a strategy, test it, and save a run directory."""
-    spec = RunSpec.build({
+    spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
+                    image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
+                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image)
+    return fit_spec(spec, out, overwrite, show_progress)
+
+
+def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
+             epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
+             max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
+             min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip") -> RunSpec:
+    """The validated RunSpec of fit's options; every problem is reported at once."""
+    return RunSpec.build({
         "data": {"train": str(train), "test": None if test is None else str(test), "train_size": train_size,
                  "on_bad_image": on_bad_image},
         "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
         "strategy": {"name": strategy, "epochs": epochs, "lr": lr},
         "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
     })
-    return fit_spec(spec, out, overwrite, show_progress)
 
 
 def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = False,

@@ -55,12 +55,10 @@ def fit(
     else:
         if train is None or backbone is None:
             raise HeadstartError("fit needs TRAIN and --backbone NAME (or --config config.yaml)")
-        spec = RunSpec.build({
-            "data": {"train": train, "test": test, "train_size": train_size, "on_bad_image": on_bad_image},
-            "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
-            "strategy": {"name": strategy, "epochs": epochs, "lr": lr},
-            "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
-        })
+        spec = api.run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr,
+                            batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
+                            precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
+                            on_bad_image=on_bad_image)
     if dry_run:
         typer.echo(api.describe_plan(spec))
         return

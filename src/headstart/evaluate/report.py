@@ -24,11 +24,15 @@ def _plot_learning_curves(summary: dict, path: Path) -> None:
         if entry["learning_curve"]:
             ax.plot(range(len(entry["learning_curve"])), entry["learning_curve"], marker=".", label=name)
     ax.set_xlabel("epoch (0 = before training)")
-    ax.set_ylabel("validation accuracy (mean over folds)")
+    _finish(fig, ax, "validation accuracy (mean over folds)", "learning curves", path)
+
+
+def _finish(fig, ax, ylabel: str, title: str, path: Path) -> None:
+    ax.set_ylabel(ylabel)
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-    ax.set_title("learning curves")
+    ax.set_title(title)
     _save(fig, path)
 
 
@@ -45,12 +49,7 @@ def _plot_data_efficiency(summary: dict, path: Path) -> None:
     ax.minorticks_off()
     ax.set_xticks(positions, [str(k) for k in shots] + ["all"])
     ax.set_xlabel("labelled examples per class")
-    ax.set_ylabel("held-out accuracy")
-    ax.set_ylim(0, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    ax.set_title("data efficiency")
-    _save(fig, path)
+    _finish(fig, ax, "held-out accuracy", "data efficiency", path)
 
 
 def _points(x: float) -> str:
