@@ -119,6 +119,13 @@ def test_a_few_shot_phase_is_stretched_to_min_steps(digits):
 
     tiny = TaskData(few_shot(digits.train, 2, seed=0), digits.val, digits.test, digits.classes, "image")
     plan = strategies.plan("linear-probe", epochs=2)
-    assert len(run(_model(tiny), tiny, plan, TrainSpec(), "fp32", show_progress=False).records) == 1 + 2
-    stretched = run(_model(tiny), tiny, plan, TrainSpec(min_steps=20), "fp32", show_progress=False)
-    assert len(stretched.records) == 1 + 20  # 20 examples = one batch an epoch: 2 epochs become 20
+
+    def training_steps(spec):
+        model, steps = _model(tiny), []
+        head = model.head.forward
+        model.head.forward = lambda x: steps.append(len(x)) or head(x)
+        history = run(model, tiny, plan, spec, "fp32", show_progress=False)
+        return sum(1 for n in steps if n == len(tiny.train)), len(history.records)
+
+    assert training_steps(TrainSpec()) == (2, 1 + 2)  # 20 examples: one batch an epoch
+    assert training_steps(TrainSpec(min_steps=20)) == (20, 1 + 2)  # ten passes an epoch, validated per epoch

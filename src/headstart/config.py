@@ -52,8 +52,8 @@ class TrainSpec(_Spec):
     seed: int = Field(0, description="Seed for splits, initialisation and shuffling: the same seed gives the same run.")
     patience: int = Field(5, ge=1, description="Stop a phase after this many epochs without a better validation accuracy.")
     weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
-    min_steps: int = Field(0, ge=0, description="Extend a phase with too few examples to at least this many "
-                                                "optimiser steps (patience grows alike); 0: epochs as given.")
+    min_steps: int = Field(0, ge=0, description="Give a phase with few examples at least this many optimiser "
+                                                "steps by passing over the data several times an epoch.")
 
 
 class RunSpec(_Spec):

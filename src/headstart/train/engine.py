@@ -82,34 +82,36 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
             forward, net = model, model
             validate = lambda: _validate_raw(model, data.val, y_val, precision)
         optimizer = torch.optim.AdamW(_param_groups(model, phase), weight_decay=spec.weight_decay)
-        # A few-shot set is a batch or two per epoch: stretch the phase so it gets min_steps updates.
-        stretch = max(1, math.ceil(spec.min_steps / (phase.epochs * len(loader))))
-        epochs, patience = phase.epochs * stretch, spec.patience * stretch
-        steps = max(1, epochs * len(loader))
+        # A few-shot set is a batch or two per epoch: each epoch passes over it `passes` times so that the
+        # phase gets min_steps updates; validation and patience still count the plan's epochs.
+        passes = max(1, math.ceil(spec.min_steps / (phase.epochs * len(loader))))
+        steps = max(1, phase.epochs * passes * len(loader))
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(phase.warmup * steps), steps)
         net, optimizer, loader = accelerator.prepare(net, optimizer, loader)
         if number == 0:
             _record(history, best, model, phase.name, 0, None, validate, time.perf_counter())
         stale = 0
-        for _ in range(epochs):
+        for _ in range(phase.epochs):
             t0 = time.perf_counter()
             model.train()
             losses = []
-            with progress_bar(f"{phase.name} epoch {len(history.records)}", len(loader), show_progress) as advance:
-                for batch, targets in loader:
-                    with autocast(precision):
-                        logits = forward(batch)
-                    loss = F.cross_entropy(logits.float(), targets)
-                    accelerator.backward(loss)
-                    optimizer.step()
-                    scheduler.step()
-                    optimizer.zero_grad(set_to_none=True)
-                    losses.append(loss.item())
-                    advance(1)
+            with progress_bar(f"{phase.name} epoch {len(history.records)}", passes * len(loader),
+                              show_progress) as advance:
+                for _ in range(passes):
+                    for batch, targets in loader:
+                        with autocast(precision):
+                            logits = forward(batch)
+                        loss = F.cross_entropy(logits.float(), targets)
+                        accelerator.backward(loss)
+                        optimizer.step()
+                        scheduler.step()
+                        optimizer.zero_grad(set_to_none=True)
+                        losses.append(loss.item())
+                        advance(1)
             improved = _record(history, best, model, phase.name, len(history.records), float(np.mean(losses)),
                                validate, t0)
             stale = 0 if improved else stale + 1
-            if stale >= patience:
+            if stale >= spec.patience:
                 break
         model.load_state_dict(best["state"])  # the next phase starts from this phase's best weights
     model.backbone.set_trainable(None)
