@@ -16,8 +16,17 @@ from headstart import cli
 
 @pytest.fixture(scope="module")
 def summary(tmp_path_factory):
+    from PIL import Image
+
+    from headstart.data import load_examples
+
+    digits = load_examples("builtin:digits")
+    external = tmp_path_factory.mktemp("external")
+    for i, (image, label) in enumerate(zip(digits.inputs[-30:], digits.labels[-30:])):
+        (external / label).mkdir(exist_ok=True)
+        Image.fromarray(image).save(external / label / f"{i}.png")
     out = tmp_path_factory.mktemp("compare") / "digits"
-    headstart.compare("builtin:digits", backbone="efficientnet-lite0", image_size=32, train_size=200,
+    headstart.compare("builtin:digits", str(external), backbone="efficientnet-lite0", image_size=32, train_size=200,
                       strategies=["linear-probe", "lp-ft"], seeds=2, shots="3,all", epochs=2, out=out,
                       show_progress=False, command="headstart compare builtin:digits ...")
     return json.loads((out / "summary.json").read_text()), out
@@ -33,6 +42,7 @@ def test_every_strategy_runs_on_the_same_splits_against_scratch_and_the_baseline
         assert {"accuracy_mean", "accuracy_std", "delta_vs_scratch", "significant"} <= set(entry["shots"]["3"])
         assert entry["shots"]["all"]["accuracy_mean"] == pytest.approx(entry["accuracy_mean"])
         assert (entry["learning_curve"] is None) == (name == "baseline")
+        assert 0 <= entry["test_accuracy_mean"] <= 1  # every strategy is also tested on --test
     assert data["strategies"]["linear-probe"]["accuracy_mean"] > data["strategies"]["scratch"]["accuracy_mean"] + 0.3
     assert data["best"] in data["strategies"] and data["recommendation"].startswith(f"Use {data['best']}")
 
