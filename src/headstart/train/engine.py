@@ -60,27 +60,13 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
     if plan.init == "random":
         model.backbone.randomize()
     accelerator = Accelerator()
-    y_train, y_val = data.targets(data.train), data.targets(data.val)
     history, started = History(), time.perf_counter()
     best = {"accuracy": -1.0, "loss": math.inf, "state": None}
     for number, phase in enumerate(plan.phases):
         model.backbone.set_trainable(phase.train_from, phase.update_bn_stats)
-        cached = model.backbone.trainable_from is None
-        if cached:
+        if model.backbone.trainable_from is None:
             history.cached_phases.append(phase.name)
-            fingerprint = model.backbone.fingerprint()
-            features = {name: embed(model.backbone, ex.inputs, EVAL_BATCH, precision, show_progress, fingerprint)
-                        for name, ex in (("train", data.train), ("val", data.val))}
-            loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
-                                shuffle=True, generator=torch.Generator().manual_seed(spec.seed + number))
-            forward, net = model.head, model.head
-            validate = lambda: _scores(model.head(features["val"]), y_val)
-        else:
-            dataset = _RawInputs(data.train, y_train, model.backbone)
-            loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate,
-                                generator=torch.Generator().manual_seed(spec.seed + number))
-            forward, net = model, model
-            validate = lambda: _validate_raw(model, data.val, y_val, precision)
+        net, loader, validate = _phase_inputs(model, data, spec, precision, number, show_progress)
         optimizer = torch.optim.AdamW(_param_groups(model, phase), weight_decay=spec.weight_decay)
         # A few-shot set is a batch or two per epoch: each epoch passes over it `passes` times so that the
         # phase gets min_steps updates; validation and patience still count the plan's epochs.
@@ -100,7 +86,7 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
                 for _ in range(passes):
                     for batch, targets in loader:
                         with autocast(precision):
-                            logits = forward(batch)
+                            logits = net(batch)
                         loss = F.cross_entropy(logits.float(), targets)
                         accelerator.backward(loss)
                         optimizer.step()
@@ -118,6 +104,23 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
     model.eval()
     history.seconds = time.perf_counter() - started
     return history
+
+
+def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, number: int,
+                  show_progress: bool):
+    """(module to train, training batches, validate()) for a phase: cached features when the backbone is frozen."""
+    y_train, y_val = data.targets(data.train), data.targets(data.val)
+    shuffle = torch.Generator().manual_seed(spec.seed + number)
+    if model.backbone.trainable_from is None:
+        fingerprint = model.backbone.fingerprint()
+        features = {name: embed(model.backbone, ex.inputs, EVAL_BATCH, precision, show_progress, fingerprint)
+                    for name, ex in (("train", data.train), ("val", data.val))}
+        loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
+                            shuffle=True, generator=shuffle)
+        return model.head, loader, lambda: _scores(model.head(features["val"]), y_val)
+    dataset = _RawInputs(data.train, y_train, model.backbone)
+    loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate, generator=shuffle)
+    return model, loader, lambda: _validate_raw(model, data.val, y_val, precision)
 
 
 def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
