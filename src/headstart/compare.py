@@ -212,9 +212,12 @@ def _recommend(table: dict, runs: dict, best: str, gains: dict) -> str:
     clear = "clearly (beyond the fold-to-fold noise)" if duel["significant"] else "but within the fold-to-fold noise"
     words = [f"Use {best}: it has the best mean accuracy ({table[best]['accuracy_mean']:.3f}), {lead:.1f} points "
              f"ahead of {runner}, {clear}."]
-    if best == BASELINE_NAME:
+    if best == BASELINE_NAME and duel["significant"]:
         words.append("The classical baseline beats every way of reusing the pretrained model on this data: the "
                      "transfer did not pay off here.")
+    elif best == BASELINE_NAME:
+        words.append(f"The classical baseline is as good as the best reuse of the pretrained model ({runner}): "
+                     "the transfer bought nothing measurable here.")
     elif best == "scratch":
         words.append("Training from scratch wins: the pretrained features do not suit this data.")
     n_splits = len(runs[best][ALL])
@@ -222,7 +225,7 @@ def _recommend(table: dict, runs: dict, best: str, gains: dict) -> str:
         words.append(f"With only {n_splits} split(s) the noise estimate is weak: use --folds 5 or --seeds 5 "
                      "for a firmer verdict.")
     elif not duel["significant"]:
-        cheapest = min((n for n in ranked if n != BASELINE_NAME and
+        cheapest = min((n for n in ranked if
                         paired_difference([r["accuracy"] for r in runs[n][ALL]],
                                           [r["accuracy"] for r in runs[best][ALL]])["significant"] is False),
                        key=lambda n: table[n]["seconds"])
