@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 from accelerate.utils import set_seed
+from safetensors import SafetensorError
 
 from . import __version__, backbones, strategies
 from . import train as engine
@@ -23,10 +24,10 @@ from .config import RunSpec
 from .data import Examples, load_examples, load_task
 from .errors import HeadstartError
 from .evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
-from .model import TransferModel
+from .model import WEIGHTS_FILE, TransferModel
 from .precision import resolve_precision
-from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, default_run_dir,
-                   require_run, staged_run_dir, write_json, write_yaml)
+from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, check_output_file,
+                   default_run_dir, require_run, staged_run_dir, write_json, write_yaml)
 from .strategies import Plan
 from .train import History
 
@@ -83,7 +84,8 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
              show_progress: bool = True) -> FitResult:
     """`fit` from a RunSpec (e.g. a saved config.yaml): the same spec and seed give the same run."""
     out = Path(out) if out is not None else default_run_dir(spec.backbone.name, spec.strategy.name)
-    check_out(out, overwrite)  # before any work, so a clash costs nothing
+    data_paths = [p for p in (spec.data.train, spec.data.test) if p and not p.startswith("builtin:")]
+    check_out(out, overwrite, keep=data_paths)  # before any work, so a clash costs nothing
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)
@@ -95,6 +97,7 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
     if backbone.modality != data.modality:
         raise HeadstartError(f"backbone '{spec.backbone.name}' reads {backbone.modality}s but {spec.data.train} "
                              f"holds {data.modality}s; pick {'an' if data.modality == 'image' else 'a'} {data.modality} backbone")
+    strategies.check_fits(plan, len(backbone.layer_groups()))
     model = TransferModel(backbone, data.classes)
     engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
     history = engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
@@ -119,18 +122,28 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
 def describe_plan(spec: RunSpec) -> str:
     """The plan a spec would run, against its backbone's layer groups: what `fit --dry-run` prints."""
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
-    return plan.describe(len(backbones.load(spec.backbone).layer_groups()))
+    n_groups = len(backbones.load(spec.backbone).layer_groups())
+    strategies.check_fits(plan, n_groups)
+    return plan.describe(n_groups)
 
 
 def _open_run(run_dir: str | Path) -> tuple[TransferModel, RunSpec]:
     model_dir = require_run(Path(run_dir))
     spec = RunSpec.from_yaml(Path(run_dir) / CONFIG_FILE)
-    return TransferModel.load(model_dir), spec
+    try:
+        return TransferModel.load(model_dir), spec
+    except SafetensorError as err:
+        raise HeadstartError(f"cannot load {model_dir / WEIGHTS_FILE} ({err}); the run is damaged, "
+                             "rerun the fit") from None
+
+
+def _check_modality(model: TransferModel, examples: Examples) -> None:
+    if examples.modality != model.backbone.modality:
+        raise HeadstartError(f"{examples.source} holds {examples.modality}s but the model reads {model.backbone.modality}s")
 
 
 def _predict(model: TransferModel, examples: Examples, precision: str, show_progress: bool) -> list[Prediction]:
-    if examples.modality != model.backbone.modality:
-        raise HeadstartError(f"{examples.source} holds {examples.modality}s but the model reads {model.backbone.modality}s")
+    _check_modality(model, examples)
     with engine.progress.progress_bar("predicting", len(examples), show_progress) as advance:
         proba = model.predict_proba(examples.inputs, EVAL_BATCH, precision, advance)
     names = examples.inputs if examples.modality == "text" else examples.ids
@@ -147,8 +160,10 @@ def _write_predictions(path: Path, predictions: list[Prediction]) -> None:
 
 def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, show_progress: bool = True) -> dict:
     """Metrics of a saved run on labelled TEST data; written to `output` as JSON when given."""
+    check_output_file(output, METRICS_FILE)
     model, spec = _open_run(run_dir)
     examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image)
+    _check_modality(model, examples)
     unknown = sorted(set(examples.labels) - set(model.classes))
     if unknown:
         raise HeadstartError(f"{test}: labels {unknown[:5]} are not classes of this model ({', '.join(model.classes)})")
@@ -162,6 +177,7 @@ def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, s
 def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None,
             show_progress: bool = True) -> list[Prediction]:
     """The model's label and its probability for every input; written as CSV (input,label,score) when given."""
+    check_output_file(output, PREDICTIONS_FILE)
     model, spec = _open_run(run_dir)
     examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image)
     predictions = _predict(model, examples, spec.train.precision, show_progress)

@@ -11,6 +11,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from . import api
 from .compare import compare as compare_strategies
@@ -18,12 +19,17 @@ from .config import BackboneSpec, DataSpec, RunSpec, StrategySpec, TrainSpec, he
 from .errors import HeadstartError
 from .train.progress import console
 
+try:  # typer >= 0.26 vendors click; its usage errors derive from TyperException
+    from typer import TyperException as _UsageError
+except ImportError:  # older typer runs on click itself
+    from click import ClickException as _UsageError
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="headstart: reuse a pretrained model on your small data set, and prove it helped.")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
-    console.print(f"[yellow]warning:[/] {message}")
+    console.print(Text.assemble(("warning:", "yellow"), " ", str(message)), highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -156,13 +162,26 @@ def _print_metrics(metrics: dict, title: str, extra: dict[str, str]) -> None:
 def main() -> None:
     warnings.showwarning = _show_warning
     try:
-        app()
+        code = app(standalone_mode=False)  # click's usage errors come back here, to be printed on one line
     except HeadstartError as err:
-        console.print(f"[red]error:[/] {err}", highlight=False, soft_wrap=True)
+        _print_error(str(err))
         sys.exit(2)
-    except KeyboardInterrupt:
+    except _UsageError as err:  # a bad option value, a missing argument, an unknown command
+        if type(err).__name__ == "NoArgsIsHelpError":
+            sys.exit(2)  # the help is already printed
+        ctx = getattr(err, "ctx", None)
+        hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
+        _print_error(err.format_message().rstrip(".") + hint)
+        sys.exit(err.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         console.print("[red]interrupted[/]; nothing was written")
         sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _print_error(message: str) -> None:
+    """One line, printed as plain text (a file named 'x[red].png' keeps its brackets)."""
+    console.print(Text.assemble(("error:", "red"), " ", message), highlight=False, soft_wrap=True)
 
 
 if __name__ == "__main__":

@@ -63,7 +63,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             command: str | None = None) -> dict:
     """Run every strategy and the baseline on the same splits; write summary.json and report.html."""
     out = Path(out)
-    check_out(out, overwrite)
+    check_out(out, overwrite, keep=[p for p in (train, test) if p and not str(p).startswith("builtin:")])
     if folds is not None and seeds is not None:
         raise HeadstartError("give --folds K or --seeds N, not both")
     seeds = 3 if folds is None and seeds is None else seeds

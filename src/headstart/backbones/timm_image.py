@@ -110,9 +110,13 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise HeadstartError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(path)
+        try:
+            return load_file(path)
+        except SafetensorError as err:
+            raise HeadstartError(f"{path} is not a readable safetensors file ({err})") from None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # torch raises several types for a file that is not a state dict
@@ -121,6 +125,10 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
         state = state["state_dict"]
     if not isinstance(state, dict):
         raise HeadstartError(f"{path} holds a {type(state).__name__}, not a state dict of tensors")
+    odd = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
+    if odd:
+        raise HeadstartError(f"{path}: '{odd[0]}' holds a {type(state[odd[0]]).__name__}, not a tensor; "
+                             "give a state dict of tensors (model.state_dict())")
     return state
 
 

@@ -15,6 +15,7 @@ from ._types import Examples
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 TABLE_SUFFIXES = {".csv", ".jsonl"}
+LINES_SUFFIXES = {".txt"}
 
 
 def read_table(path: Path, labelled: bool) -> Examples:
@@ -39,9 +40,21 @@ def read_table(path: Path, labelled: bool) -> Examples:
     return Examples(texts, ids, "text", labels if labelled else None, source=str(path))
 
 
-def _read_csv(path: Path) -> list[dict]:
+def read_lines(path: Path) -> Examples:
+    """A .txt file: one unlabelled text per non-empty line (a corpus for masked-LM pretraining)."""
     try:
-        with path.open(newline="", encoding="utf-8") as f:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise HeadstartError(f"{path} is not UTF-8 text; save it as UTF-8") from None
+    texts = [line.strip() for line in lines if line.strip()]
+    if not texts:
+        raise HeadstartError(f"{path} holds no text; put one text per line")
+    return Examples(texts, [str(i) for i in range(len(texts))], "text", None, source=str(path))
+
+
+def _read_csv(path: Path) -> list[dict]:
+    try:  # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
+        with path.open(newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f, strict=True)
             rows = []
             for row in reader:
@@ -59,7 +72,7 @@ def _read_csv(path: Path) -> list[dict]:
 def _read_jsonl(path: Path) -> list[dict]:
     rows = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:
         raise HeadstartError(f"{path} is not UTF-8 text; save it as UTF-8") from None
     for number, line in enumerate(lines, start=1):
@@ -96,7 +109,7 @@ def read_image_folder(root: Path, labelled: bool, on_bad_image: str = "skip") ->
     for path, label in files:
         try:
             images.append(decode_image(path))
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError):
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
             if on_bad_image == "error":
                 raise HeadstartError(f"cannot decode image {path}; remove it or pass --on-bad-image skip") from None
             bad.append(path)

@@ -42,8 +42,11 @@ def stratified_subset(examples: Examples, size: int, seed: int) -> Examples:
     if size < 2 * n_classes:
         raise HeadstartError(f"--train-size {size} is too small for {n_classes} classes; give at least "
                              f"{2 * n_classes} (two examples per class)")
+    check_classes(examples, 2, f"to draw a stratified --train-size {size} subset")
     labels = np.array(examples.labels, dtype=object)
-    keep, _ = train_test_split(np.arange(len(examples)), train_size=size, stratify=labels, random_state=seed)
+    # Leaving out fewer examples than there are classes cannot be stratified; leaving out so few, chance is fine.
+    stratify = labels if len(examples) - size >= n_classes else None
+    keep, _ = train_test_split(np.arange(len(examples)), train_size=size, stratify=stratify, random_state=seed)
     return examples.subset(sorted(keep))
 
 

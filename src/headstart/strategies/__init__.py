@@ -14,7 +14,7 @@ from .._registry import Registry
 from ..errors import HeadstartError
 from ._plan import Phase, Plan
 
-__all__ = ["Phase", "Plan", "STRATEGIES", "register", "plan", "strategy_names"]
+__all__ = ["Phase", "Plan", "STRATEGIES", "register", "plan", "strategy_names", "check_fits"]
 
 # name -> (options class, builder(options, argument) -> Plan, argument hint or None)
 STRATEGIES: Registry[tuple[type, Callable, Optional[str]]] = Registry("strategy")
@@ -48,6 +48,14 @@ def plan(name: str, epochs: Optional[int] = None, lr: Optional[float] = None) ->
     known = {f.name for f in fields(options_cls)}
     options = replace(options, **{k: v for k, v in overrides.items() if k in known})
     return builder(options, argument or None)
+
+
+def check_fits(plan: Plan, n_groups: int) -> None:
+    """Refuse a plan that freezes more layer groups than the backbone has (freeze:20 on 9 groups)."""
+    for phase in plan.phases:
+        if phase.train_from is not None and phase.train_from > n_groups:
+            raise HeadstartError(f"strategy {plan.strategy}: the backbone has {n_groups} layer groups, "
+                                 f"so K can be at most {n_groups}")
 
 
 from . import freeze, full, linear_probe, lp_ft, scratch  # noqa: E402,F401  (each registers itself)
