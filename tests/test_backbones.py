@@ -11,6 +11,7 @@ from safetensors.torch import save_file
 from headstart import backbones
 from headstart.config import BackboneSpec
 from headstart.data import load_examples
+from headstart.errors import HeadstartError
 
 TEXTS = ["a warm, funny film", "dull and far too long", "an instant classic"]
 
@@ -66,3 +67,38 @@ def test_timm_architecture_with_a_weights_file(tmp_path):
         backbone = backbones.load(BackboneSpec(name="timm:resnet18", weights=str(tmp_path / path), image_size=32))
         assert torch.equal(backbone.model.conv1.weight, source.conv1.weight)
         assert [g.name for g in backbone.layer_groups()] == ["stem", "layer1", "layer2", "layer3", "layer4"]
+
+
+@pytest.mark.parametrize("name", ["efficientnet-lite0", "minilm-l6"])
+def test_a_saved_backbone_folder_reloads_to_the_same_features(name, tmp_path):
+    backbone = backbones.load(BackboneSpec(name=name, image_size=32, max_length=16)).eval()
+    backbone.source_head = backbones.SourceHead(["a", "b"], torch.randn(2, backbone.dim), torch.zeros(2))
+    backbones.save_backbone(backbone, tmp_path / "bb", provenance={"method": "test"})
+    again = backbones.load(BackboneSpec(name=str(tmp_path / "bb")))
+    inputs = _inputs(backbone)
+    with torch.no_grad():
+        assert torch.equal(backbone(backbone.preprocess(inputs)), again(again.preprocess(inputs)))
+    assert again.source_head.classes == ["a", "b"] and torch.equal(again.source_head.weight, backbone.source_head.weight)
+    assert again.fingerprint() == backbone.fingerprint()
+
+
+def test_a_damaged_backbone_folder_says_so(tmp_path):
+    backbone = backbones.load(BackboneSpec(name="efficientnet-lite0", image_size=32))
+    backbones.save_backbone(backbone, tmp_path / "bb")
+    (tmp_path / "bb" / "backbone.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(HeadstartError, match="backbone.safetensors"):
+        backbones.load(BackboneSpec(name=str(tmp_path / "bb")))
+
+
+def test_image_augmentation_keeps_size_and_changes_pixels():
+    import torch as _torch
+
+    from headstart.data.augment import augment_images
+
+    digits = load_examples("builtin:digits").inputs[:4]
+    for strength in ("light", "strong"):
+        a = augment_images(digits, strength, _torch.Generator().manual_seed(0))
+        b = augment_images(digits, strength, _torch.Generator().manual_seed(0))
+        assert all(x.shape == (8, 8, 3) and x.dtype == np.uint8 for x in a)
+        assert all(np.array_equal(x, y) for x, y in zip(a, b))  # seeded: the same views again
+        assert any(not np.array_equal(x, np.repeat(d[..., None], 3, -1)) for x, d in zip(a, digits))

@@ -16,11 +16,11 @@ from typing import Callable
 from .._registry import Registry
 from ..config import BackboneSpec
 from ..errors import HeadstartError
-from ._base import Backbone, LayerGroup
+from ._base import Backbone, LayerGroup, SourceHead
 from .hf_text import HFTextBackbone, minilm_folder
 from .timm_image import TimmBackbone, efficientnet_lite, load_by_name, load_weights_file
 
-__all__ = ["Backbone", "LayerGroup", "BACKBONES", "load", "rebuild"]
+__all__ = ["Backbone", "LayerGroup", "SourceHead", "BACKBONES", "load", "rebuild", "save_backbone"]
 
 RANDOM_SUFFIX = ":random"
 RUN_MARKER = "headstart-model.json"
@@ -49,6 +49,9 @@ def load(spec: BackboneSpec) -> Backbone:
     name, pretrained = spec.name, True
     if name.endswith(RANDOM_SUFFIX):
         name, pretrained = name[: -len(RANDOM_SUFFIX)], False
+    if spec.weights is not None and not (name.startswith("timm:") and pretrained):
+        raise HeadstartError(f"--weights is for timm:ARCH only; '{spec.name}' "
+                             f"{'has random weights' if not pretrained else 'brings its own weights'}: drop --weights")
     if name.startswith("timm:"):
         backbone = _timm(spec, name[len("timm:"):], pretrained)
     elif name in BACKBONES:
@@ -64,6 +67,8 @@ def load(spec: BackboneSpec) -> Backbone:
 
 
 def _timm(spec: BackboneSpec, arch: str, pretrained: bool) -> Backbone:
+    if not arch:
+        raise HeadstartError("give the architecture after 'timm:', e.g. timm:resnet18 --weights resnet18.safetensors")
     backbone = TimmBackbone.create(arch, spec.image_size)
     if pretrained:
         if spec.weights is None:
@@ -77,12 +82,20 @@ def _from_folder(folder: Path, spec: BackboneSpec) -> Backbone:
     from ..model import TransferModel  # a run's model holds a backbone: import here to avoid a cycle
 
     model_dir = folder / "model"
+    if is_backbone_folder(folder):
+        return load_backbone_folder(folder)
     if (model_dir / RUN_MARKER).is_file():
-        return TransferModel.load(model_dir).backbone
+        run = TransferModel.load(model_dir)
+        # The run's head is its source task's classifier: kept aside for LEEP / NCE, never trained.
+        run.backbone.source_head = SourceHead(run.classes, run.head.weight.detach().clone(), run.head.bias.detach().clone())
+        return run.backbone
     if (folder / "config.json").is_file():
         return HFTextBackbone.from_folder(folder, spec.max_length)
-    raise HeadstartError(f"{folder} is neither a headstart run directory (no model/{RUN_MARKER}) nor a Hugging Face "
-                         "model folder (no config.json)")
+    raise HeadstartError(f"{folder} is not a headstart run directory (no model/{RUN_MARKER}), a pretrained backbone "
+                         f"folder (no {BACKBONE_MARKER}) or a Hugging Face model folder (no config.json)")
+
+
+from .saved import BACKBONE_MARKER, is_backbone_folder, load_backbone_folder, save_backbone  # noqa: E402
 
 
 def rebuild(description: dict, folder: Path) -> Backbone:

@@ -30,6 +30,19 @@ class LayerGroup:
             yield from module.parameters()
 
 
+@dataclass
+class SourceHead:
+    """The output layer a backbone was pretrained with (e.g. ImageNet's 1,000 classes): kept aside, never
+    trained or saved with a TransferModel, so that LEEP / NCE can read the source task's predictions."""
+
+    classes: list[str]
+    weight: torch.Tensor  # [n_source_classes, dim]
+    bias: torch.Tensor    # [n_source_classes]
+
+    def logits(self, features: torch.Tensor) -> torch.Tensor:
+        return features.float() @ self.weight.float().T + self.bias.float()
+
+
 class Backbone(nn.Module):
     """Subclasses set `modality` and `dim` and implement the five methods below `forward`."""
 
@@ -40,6 +53,7 @@ class Backbone(nn.Module):
         super().__init__()
         self.trainable_from: int | None = None  # None: the whole backbone is frozen
         self.update_bn_stats = True  # False: BatchNorm layers normalise with their stored statistics
+        self.source_head: SourceHead | None = None  # set by sources that keep their pretraining head
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """Features [batch, dim] of a preprocessed batch."""
