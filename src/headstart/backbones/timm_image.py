@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import HeadstartError
-from ._base import Backbone, LayerGroup
+from ._base import Backbone, LayerGroup, SourceHead
 
 __all__ = ["TimmBackbone", "efficientnet_lite", "load_weights_file"]
 
@@ -54,7 +54,8 @@ class TimmBackbone(Backbone):
         self.arch = arch
         self.model = model
         self.model.reset_classifier(0)
-        self.dim = model.num_features
+        # Models with a conv head (MobileNetV3, LCNet) output head_hidden_size features, not num_features.
+        self.dim = getattr(model, "head_hidden_size", None) or model.num_features
         self.image_size = int(image_size)
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1), persistent=False)
@@ -166,4 +167,7 @@ def efficientnet_lite(variant: int, image_size: int | None = None, weights: bool
     if len(theirs) != len(own) or any(a.shape != b.shape for a, b in zip(theirs, own.values())):
         raise HeadstartError(f"{path} does not match timm's tf_efficientnet_lite{variant}; reinstall the package")
     backbone.model.load_state_dict(dict(zip(own, theirs)))
+    # ImageNet's classifier, kept aside (not a module, so not in saved weights) for LEEP / NCE.
+    backbone.source_head = SourceHead([f"imagenet-{i}" for i in range(1000)], state["_fc.weight"].float().clone(),
+                                      state["_fc.bias"].float().clone())
     return backbone

@@ -45,7 +45,7 @@ def augment_images(images: list, strength: Strength = "light", generator: torch.
             array = np.asarray(image)
             if array.ndim == 2:
                 array = np.repeat(array[..., None], 3, axis=-1)
-            tensor = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1)  # 3 x H x W uint8
+            tensor = torch.from_numpy(np.array(array)).permute(2, 0, 1)  # 3 x H x W uint8
             augmented = _pipeline(strength, min(tensor.shape[-2:]))(tensor)
             out.append(augmented.permute(1, 2, 0).contiguous().numpy())
     finally:

@@ -117,7 +117,7 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
                     for name, ex in (("train", data.train), ("val", data.val))}
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
-        return model.head, loader, lambda: _scores(model.head(features["val"]), y_val)
+        return model.feature_head(), loader, lambda: _scores(model.head(features["val"]), y_val)
     dataset = _RawInputs(data.train, y_train, model.backbone)
     loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate, generator=shuffle)
     return model, loader, lambda: _validate_raw(model, data.val, y_val, precision)

@@ -1,0 +1,90 @@
+"""The rule of thumb behind `advise`: (small | large) x (similar | different) -> a strategy, in words.
+
+    recommend(labels_per_class=30, similarity=0.7, probe_pretrained=0.9, probe_random=0.6, n_groups=9,
+              method="probe-vs-random").strategy   # 'linear-probe'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["Decision", "recommend", "SMALL_BELOW", "SIMILAR_AT", "half_freeze", "probe_similarity"]
+
+# Small: a median class with fewer than 100 labelled examples. That is the few-shot / low-data regime
+# of the transfer literature (VTAB-1k trains on 1,000 examples, 10-100 per class for most of its tasks;
+# BiT and Kornblith et al., 2019, report few-shot transfer at 1-25 per class), where a linear probe on
+# good features matches or beats fine-tuning, and fine-tuning every weight risks overfitting.
+SMALL_BELOW = 100
+
+# Similar, by method:
+# - domain-distance: similarity = 1 - PAD / 2. PAD < 1 (similarity > 0.5) means a domain classifier on
+#   the frozen features still errs on more than a quarter of the examples: the target looks like the source.
+# - probe-vs-random: similarity = err_random / (err_random + err_pretrained), 0.5 when the pretrained
+#   features are no better than the same architecture's random ones. Similar from 0.57: the pretrained
+#   features remove at least a quarter of the random features' probe errors (err_pre <= 0.75 err_random).
+SIMILAR_AT = {"domain-distance": 0.5, "probe-vs-random": 0.57}
+NO_BETTER_THAN_RANDOM_AT = 0.5  # probe similarity at or below this: pretraining brings nothing linear-probe-visible
+
+
+@dataclass(frozen=True)
+class Decision:
+    size: str
+    similar: bool
+    pretrained_beats_random: bool
+    quadrant: str
+    strategy: str
+    alternatives: list[str]   # the nearest other strategies, most plausible first (auto races them)
+    reason: str
+
+
+def half_freeze(n_groups: int) -> str:
+    """freeze:K with K the early half of the layer groups: general early features stay, later ones adapt."""
+    return f"freeze:{max(1, n_groups // 2)}"
+
+
+def recommend(*, labels_per_class: float, similarity: float, probe_pretrained: float, probe_random: float,
+              n_groups: int, method: str) -> Decision:
+    """The strategy of the quadrant the measurements put the task in, with the reasoning in plain words."""
+    small = labels_per_class < SMALL_BELOW
+    similar = similarity >= SIMILAR_AT[method]
+    beats_random = probe_similarity(probe_pretrained, probe_random) > NO_BETTER_THAN_RANDOM_AT
+    size_words = (f"{labels_per_class:g} labels per class (median) is {'small' if small else 'large'} "
+                  f"({'under' if small else 'at least'} {SMALL_BELOW})")
+    if method == "domain-distance":
+        sim_words = (f"the data is {'similar' if similar else 'different'} to the source data (similarity "
+                     f"{similarity:.2f} {'>=' if similar else '<'} {SIMILAR_AT[method]}, from the proxy A-distance)")
+    else:
+        sim_words = (f"the frozen pretrained features separate the classes {'clearly better than' if similar else 'not much better than' if beats_random else 'no better than'} "
+                     f"random ones (linear probe {probe_pretrained:.2f} against {probe_random:.2f}; similarity "
+                     f"{similarity:.2f} {'>=' if similar else '<'} {SIMILAR_AT[method]})")
+    half = half_freeze(n_groups)
+    if small and similar:
+        strategy, others = "linear-probe", ["lp-ft", half]
+        why = "train only a new head on the frozen features: they already fit, and few labels cannot safely move more weights"
+    elif small:
+        strategy, others = half, ["linear-probe", "full"]
+        why = (f"keep the early half of the {n_groups} layer groups (general edges and textures, or token "
+               "statistics) frozen and adapt the later, more specific ones: few labels, but features that need to change")
+    elif similar:
+        strategy, others = "lp-ft", ["full", "linear-probe"]
+        why = ("fine-tune everything, starting from a trained head (LP-FT, Kumar et al., 2022) so that good "
+               "features are not distorted early: enough labels to adapt every layer safely")
+    elif beats_random:
+        strategy, others = "full", [half, "linear-probe"]
+        why = "fine-tune every layer: enough labels, and features far from what this data needs"
+    else:
+        strategy, others = "scratch", ["full", half]
+        why = ("train the architecture from random weights: enough labels, and the pretrained features are no "
+               "better than random ones here")
+    quadrant = f"{'small' if small else 'large'}+{'similar' if similar else 'different'}"
+    return Decision("small" if small else "large", similar, beats_random, quadrant, strategy, others,
+                    f"{size_words}, and {sim_words}: {strategy}, i.e. {why}.")
+
+
+def probe_similarity(pretrained: float, random: float) -> float:
+    """0..1 from the two probes' errors: 0.5 when pretrained features are no better than random ones,
+    1 when they leave none of the random ones' errors, 0 when they only add errors."""
+    err_pretrained, err_random = 1.0 - pretrained, 1.0 - random
+    if err_pretrained + err_random == 0:
+        return 0.5
+    return err_random / (err_random + err_pretrained)

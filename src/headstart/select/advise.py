@@ -1,0 +1,153 @@
+"""advise: how many labels, how close the data is to the backbone's pretraining, and so which strategy.
+
+    advice = headstart.advise("builtin:digits", backbone="efficientnet-lite0", image_size=32, out="runs/advice")
+    advice.quadrant, advice.strategy, advice.reason
+
+The rule of thumb (Yosinski et al., 2014; the CS231n transfer-learning notes): with few labels, train
+as little as possible; the further the data is from the pretraining data, the more of the backbone
+has to adapt. Each quadrant of (small | large) x (similar | different) maps to one strategy.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import __version__, backbones
+from ..config import BackboneSpec
+from ..data import Examples, load_examples
+from ..data.splits import check_classes, stratified_subset
+from ..errors import HeadstartError
+from ..precision import resolve_precision
+from ..runs import check_out, staged_run_dir, write_json
+from ..train import embed
+from ._measure import PROBE_DIMS, probe_accuracy, proxy_a_distance
+from ._rule import NO_BETTER_THAN_RANDOM_AT, SIMILAR_AT, SMALL_BELOW, probe_similarity, recommend
+
+__all__ = ["Advice", "advise", "advise_examples", "ADVICE_FILE"]
+
+ADVICE_FILE = "advice.json"
+PROBE_EXAMPLES = 1000   # the probe's stratified sample: enough to rank features, seconds to embed
+DOMAIN_EXAMPLES = 500   # per side for the proxy A-distance
+
+
+@dataclass
+class Advice:
+    """What advise measured and concluded; `to_dict()` is advice.json."""
+
+    train: str
+    backbone: str
+    source: str | None
+    n_examples: int
+    n_classes: int
+    labels_per_class: dict        # min, median, smallest_class
+    size: str                     # small | large
+    similarity: float             # 0 (nothing alike) .. 1 (the same)
+    similarity_method: str        # domain-distance (with --source) | probe-vs-random
+    similar: bool
+    pretrained_beats_random: bool
+    quadrant: str                 # e.g. small+similar
+    strategy: str
+    alternatives: list[str]
+    reason: str
+    n_groups: int
+    measurements: dict = field(default_factory=dict)
+    thresholds: dict = field(default_factory=dict)
+    seconds: float = 0.0
+    headstart_version: str = __version__
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def advise(train: str, *, backbone: str, source: str | None = None, train_size: int | None = None,
+           image_size: int | None = None, max_length: int = 128, weights: str | None = None,
+           precision: str | None = None, seed: int = 0, out: str | Path | None = None, overwrite: bool = False,
+           show_progress: bool = True) -> Advice:
+    """Measure size and similarity of TRAIN for a backbone, and recommend a strategy; advice.json in `out`."""
+    if out is not None:
+        check_out(Path(out), overwrite, keep=[p for p in (train, source) if p and not p.startswith("builtin:")])
+    examples = load_examples(train)
+    if train_size is not None:
+        examples = stratified_subset(examples, train_size, seed)
+    source_examples = load_examples(source, labelled=False) if source else None
+    spec = BackboneSpec(name=backbone, weights=weights, image_size=image_size, max_length=max_length)
+    advice = advise_examples(examples, spec, source_examples, resolve_precision(precision), seed, show_progress)
+    if out is not None:
+        with staged_run_dir(Path(out), overwrite) as stage:
+            write_json(stage / ADVICE_FILE, advice.to_dict())
+            from ._plot import plot_advice  # matplotlib only when a picture is asked for
+            plot_advice(advice, stage / "advice.png")
+    return advice
+
+
+def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | None, precision: str, seed: int = 0,
+                    show_progress: bool = True) -> Advice:
+    """The advice for labelled examples already in memory (auto calls this on its training split only)."""
+    t0 = time.perf_counter()
+    check_classes(examples, 2, "to cross-validate a linear probe")
+    pretrained = backbones.load(spec)
+    _check_modality(pretrained, spec.name, examples, "TRAIN")
+    if source is not None:
+        _check_modality(pretrained, spec.name, source, "--source")
+    counts = _counts(examples)
+    sample = stratified_subset(examples, PROBE_EXAMPLES, seed)
+    features = embed(pretrained, sample.inputs, 64, precision, show_progress)
+    measurements = {"probe_examples": len(sample)}
+    measurements["probe_pretrained"], measurements["probe_folds"] = probe_accuracy(features.numpy(), sample.labels, seed)
+    random_features = embed(_random_twin(spec, seed), sample.inputs, 64, precision, show_progress)
+    measurements["probe_random"] = probe_accuracy(random_features.numpy(), sample.labels, seed)[0]
+    measurements["chance"] = max(counts.values()) / len(examples)
+    measurements["probe_similarity"] = probe_similarity(measurements["probe_pretrained"], measurements["probe_random"])
+    similarity, method = measurements["probe_similarity"], "probe-vs-random"
+    if source is not None:
+        rng = np.random.default_rng(seed)
+        own = embed(pretrained, [examples.inputs[i] for i in rng.permutation(len(examples))[:DOMAIN_EXAMPLES]],
+                    64, precision, show_progress)
+        theirs = embed(pretrained, [source.inputs[i] for i in rng.permutation(len(source))[:DOMAIN_EXAMPLES]],
+                       64, precision, show_progress)
+        pad, error = proxy_a_distance(theirs.numpy(), own.numpy(), seed)
+        measurements.update(proxy_a_distance=pad, domain_error=error, domain_examples=min(len(own), len(theirs)))
+        similarity, method = 1.0 - pad / 2.0, "domain-distance"
+    n_groups = len(pretrained.layer_groups())
+    decision = recommend(labels_per_class=float(np.median(list(counts.values()))), similarity=similarity,
+                         probe_pretrained=measurements["probe_pretrained"], probe_random=measurements["probe_random"],
+                         n_groups=n_groups, method=method)
+    smallest = min(counts, key=counts.get)
+    return Advice(
+        train=examples.source, backbone=spec.name, source=None if source is None else source.source,
+        n_examples=len(examples), n_classes=len(counts),
+        labels_per_class={"min": counts[smallest], "median": float(np.median(list(counts.values()))),
+                          "smallest_class": smallest},
+        size=decision.size, similarity=round(similarity, 4), similarity_method=method, similar=decision.similar,
+        pretrained_beats_random=decision.pretrained_beats_random, quadrant=decision.quadrant,
+        strategy=decision.strategy, alternatives=decision.alternatives, reason=decision.reason, n_groups=n_groups,
+        measurements={k: round(v, 4) if isinstance(v, float) else v for k, v in measurements.items()},
+        thresholds={"small_below_labels_per_class": SMALL_BELOW, "similar_at": SIMILAR_AT[method],
+                    "no_better_than_random_at": NO_BETTER_THAN_RANDOM_AT,
+                    "probe_dims": PROBE_DIMS, "probe_examples_max": PROBE_EXAMPLES,
+                    "domain_examples_max": DOMAIN_EXAMPLES},
+        seconds=round(time.perf_counter() - t0, 2))
+
+
+def _random_twin(spec: BackboneSpec, seed: int):
+    """The same architecture with random weights (NAME:random), drawn from `seed` without touching the global RNG."""
+    name = spec.name if spec.name.endswith(":random") else spec.name + ":random"
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return backbones.load(spec.model_copy(update={"name": name, "weights": None}))
+
+
+def _counts(examples: Examples) -> dict[str, int]:
+    names, counts = np.unique(np.array(examples.labels, dtype=object).astype(str), return_counts=True)
+    return {str(n): int(c) for n, c in zip(names, counts)}
+
+
+def _check_modality(backbone, name: str, examples: Examples, what: str) -> None:
+    if examples.modality != backbone.modality:
+        raise HeadstartError(f"{what} {examples.source} holds {examples.modality}s but backbone '{name}' reads "
+                             f"{backbone.modality}s; give {backbone.modality} data")

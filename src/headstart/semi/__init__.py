@@ -1,0 +1,268 @@
+"""Self-training: a teacher labels the unlabelled data, a student learns from both, the best round is kept.
+
+    result = headstart.self_train("labelled.csv", "unlabelled.csv", backbone="minilm-l6", strategy="linear-probe",
+                                  rounds=3, threshold=0.9, per_class_cap=200, out="runs/self-train")
+    result.best_round, result.rounds[result.best_round]["test_accuracy"], result.metrics["accuracy"]
+
+The recipe: (1) split the labelled data as fit does and read the unlabelled pool (its labels, if any, are
+set aside for the report); (2) train a teacher on the labelled data; (3) predict the pool and keep the
+confident pseudo-labels; (4) train a student, fresh from the same pretrained backbone with the same
+strategy, on labelled + pseudo-labelled data; (5) evaluate it; the student is the next round's teacher
+while validation accuracy improves. Test data is looked at only to report, never to choose.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate.utils import set_seed
+
+from .. import __version__, backbones, strategies
+from .. import train as engine
+from ..api import PREDICTIONS_FILE, _predict, _write_predictions, run_spec
+from ..config import RunSpec
+from ..data import Examples, TaskData, load_examples, load_task
+from ..data.augment import augment_images
+from ..errors import HeadstartError
+from ..evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
+from ..model import TransferModel
+from ..precision import resolve_precision
+from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, default_run_dir,
+                    staged_run_dir, write_json, write_yaml)
+from ..train import History
+from ._pseudo import PseudoLabels, per_class_counts, pseudo_label_accuracy, select_pseudo_labels
+from ._report import plot_rounds, round_record
+from ._spec import SelfTrainSpec
+
+__all__ = ["self_train", "SelfTrainResult", "SelfTrainSpec", "select_pseudo_labels", "ROUNDS_FILE", "NOISE_DROPOUT"]
+
+ROUNDS_FILE = "rounds.json"
+PLOT_FILE = "self_training.png"
+NOISE_DROPOUT = 0.5  # Noisy Student's dropout before the classifier
+EVAL_BATCH = engine.engine.EVAL_BATCH
+
+
+@dataclass
+class SelfTrainResult:
+    run_dir: Path
+    metrics: dict        # the kept model on the test set, as metrics.json
+    rounds: list[dict]   # rounds.json's records; round 0 is the teacher
+    best_round: int
+    model: TransferModel
+    history: History     # the kept model's training
+    spec: RunSpec
+    options: SelfTrainSpec
+
+
+@dataclass
+class _Round:
+    number: int
+    model: TransferModel
+    history: History
+    record: dict
+    predictions: list    # the test set's Predictions, as predictions.csv holds them
+
+
+def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone: str, strategy: str,
+               rounds: int = 3, threshold: float = 0.9, per_class_cap: int | None = None, noise: bool = False,
+               epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
+               max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
+               min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
+               out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True) -> SelfTrainResult:
+    """Train a teacher on TRAIN, pseudo-label UNLABELED, train students on both; save the best round as a run."""
+    options = SelfTrainSpec.build({"unlabeled": str(unlabeled), "rounds": rounds, "threshold": threshold,
+                                   "per_class_cap": per_class_cap, "noise": noise})
+    spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
+                    image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
+                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image)
+    out = Path(out) if out is not None else default_run_dir(backbone, f"self-train-{strategy}")
+    check_out(out, overwrite, keep=[p for p in (train, test, unlabeled) if p and not str(p).startswith("builtin:")])
+    plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
+    spec = spec.model_copy(deep=True)
+    spec.train.precision = resolve_precision(spec.train.precision)
+    spec.headstart_version = __version__
+    started = time.perf_counter()
+
+    # 1. Labelled splits exactly as fit makes them; the unlabelled pool without its labels.
+    data = load_task(spec.data, spec.train.seed)
+    pool, truth, notes = _unlabelled_pool(options.unlabeled, data, spec.data.on_bad_image)
+    pristine = backbones.load(spec.backbone)
+    if pristine.modality != data.modality:
+        raise HeadstartError(f"backbone '{spec.backbone.name}' reads {pristine.modality}s but {spec.data.train} "
+                             f"holds {data.modality}s; pick a {data.modality} backbone")
+    n_groups = len(pristine.layer_groups())
+    strategies.check_fits(plan, n_groups)
+    frozen = plan.init == "pretrained" and all(p.train_from is None or p.train_from >= n_groups for p in plan.phases)
+    engine.progress.console.print(plan.describe(n_groups), highlight=False)
+    if options.noise:
+        notes.append(_noise_note(data.modality))
+
+    # 2. The teacher learns from the labelled data alone.
+    t0 = time.perf_counter()
+    teacher = _student(pristine, data, plan, spec, 0.0, show_progress)
+    best = _evaluate(0, teacher, data, {c: 0 for c in data.classes}, None, frozen, spec, show_progress, t0)
+    records, stopped = [best.record], f"ran all {options.rounds} round(s)"
+    for number in range(1, options.rounds + 1):
+        t0 = time.perf_counter()
+        # 3. The teacher labels the pool; only confident pseudo-labels are kept.
+        proba = _probabilities(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
+        chosen = select_pseudo_labels(proba, options.threshold, options.per_class_cap)
+        if not len(chosen):
+            stopped = (f"round {number}: no unlabelled example reached the threshold {options.threshold:g} (the "
+                       f"teacher's highest probability was {proba.max():.3f}); lower --threshold, or train the "
+                       "teacher longer (--min-steps, --epochs)")
+            break
+        # 4. A fresh student from the same pretrained backbone learns from labelled + pseudo-labelled data.
+        student_train = _join(data.train, _pseudo_examples(pool, chosen, data.classes))
+        dropout = 0.0
+        if options.noise:
+            dropout = NOISE_DROPOUT
+            if data.modality == "image":
+                student_train = _join(student_train, _augmented(student_train, spec.train.seed + number))
+        student_data = replace(data, train=student_train)
+        student = _student(pristine, student_data, plan, spec, dropout, show_progress)
+        # 5. Evaluate; the student teaches the next round only while validation accuracy improves.
+        result = _evaluate(number, student, student_data, per_class_counts(chosen, data.classes),
+                           pseudo_label_accuracy(chosen, data.classes, truth), frozen, spec, show_progress, t0)
+        records.append(result.record)
+        if not _better(result.record, best.record):
+            stopped = f"round {number}: validation accuracy did not improve on round {best.number}; kept round {best.number}"
+            break
+        best = result
+
+    metrics = classification_metrics(data.test.labels, [p.label for p in best.predictions], data.classes)
+    metrics.update(best_round=best.number, best_val_accuracy=best.record["val_accuracy"],
+                   teacher_test_accuracy=records[0]["test_accuracy"], best_epoch=best.history.best_epoch,
+                   train_seconds=round(time.perf_counter() - started, 2), n_train=best.record["n_train"],
+                   n_val=len(data.val), n_pseudo=best.record["n_pseudo"])
+    summary = {"rounds": records, "best_round": best.number, "stopped": stopped, "threshold": options.threshold,
+               "per_class_cap": options.per_class_cap, "noise": options.noise, "n_unlabeled": len(pool),
+               "unlabeled_labels_known": truth is not None}
+    _save(out, overwrite, spec, options, plan, data, notes + [stopped], best, metrics, summary)
+    return SelfTrainResult(out, metrics, records, best.number, best.model, best.history, spec, options)
+
+
+def _unlabelled_pool(source: str, data: TaskData, on_bad_image: str) -> tuple[Examples, list[str] | None, list[str]]:
+    """The pool without labels, its labels (only for the report; None if it has none) and notes on what was left out."""
+    try:
+        examples = load_examples(source, labelled=True, on_bad_image=on_bad_image)
+    except HeadstartError:  # no label column or no class subfolders: a plainly unlabelled pool
+        examples = load_examples(source, labelled=False, on_bad_image=on_bad_image)
+    if examples.modality != data.modality:
+        raise HeadstartError(f"--unlabeled {source} holds {examples.modality}s but the training data holds "
+                             f"{data.modality}s; give unlabelled {data.modality}s")
+    # An input that is also labelled, validation or test data would leak into training or inflate the report.
+    seen = {_content_key(x) for part in (data.train, data.val, data.test) for x in part.inputs}
+    fresh = [i for i, x in enumerate(examples.inputs) if _content_key(x) not in seen]
+    notes = [f"unlabelled: {len(fresh)} examples from {source}"]
+    if len(fresh) < len(examples):
+        notes.append(f"unlabelled: left out {len(examples) - len(fresh)} examples that are also in the "
+                     "training, validation or test data")
+    if not fresh:
+        raise HeadstartError(f"--unlabeled {source} holds no example that is not already in the labelled or test "
+                             "data; give other unlabelled examples")
+    examples = examples.subset(fresh)
+    truth = examples.labels
+    return Examples(examples.inputs, examples.ids, examples.modality, None, source), truth, notes
+
+
+def _content_key(x) -> str:
+    if isinstance(x, str):
+        return hashlib.sha1(x.encode("utf-8")).hexdigest()
+    array = np.ascontiguousarray(x)
+    return hashlib.sha1(str(array.shape).encode() + array.tobytes()).hexdigest()
+
+
+def _noise_note(modality: str) -> str:
+    extra = "; one augmented copy ('light': small shifts, rotations, rescales) of each of its training images" \
+        if modality == "image" else ""
+    return f"noise on: the students train with dropout {NOISE_DROPOUT} on the features before the head{extra}"
+
+
+def _student(pristine, data: TaskData, plan, spec: RunSpec, dropout: float, show_progress: bool
+             ) -> tuple[TransferModel, History]:
+    """A new head on a fresh copy of the pretrained backbone, trained by the plan through the engine."""
+    set_seed(spec.train.seed)  # every student starts from the same head initialisation
+    model = TransferModel(copy.deepcopy(pristine), data.classes)
+    model.feature_dropout = dropout
+    history = engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
+    model.feature_dropout = 0.0  # dropout is for training; saved and reloaded models predict without it
+    return model, history
+
+
+@torch.no_grad()
+def _probabilities(model: TransferModel, inputs: list, frozen: bool, precision: str, show_progress: bool) -> np.ndarray:
+    """Class probabilities, batched; through the feature cache when the backbone stayed frozen."""
+    if frozen:
+        features = engine.embed(model.backbone, inputs, EVAL_BATCH, precision, show_progress)
+        return torch.softmax(model.head(features).float(), dim=-1).numpy()
+    with engine.progress.progress_bar("pseudo-labelling", len(inputs), show_progress) as advance:
+        return model.predict_proba(inputs, EVAL_BATCH, precision, advance)
+
+
+def _evaluate(number: int, trained: tuple[TransferModel, History], data: TaskData, counts: dict, pseudo_accuracy,
+              frozen: bool, spec: RunSpec, show_progress: bool, t0: float) -> _Round:
+    """Validation accuracy and loss (to choose), test predictions (to report), as one round."""
+    model, history = trained
+    proba = _probabilities(model, data.val.inputs, frozen, spec.train.precision, show_progress)
+    y = data.targets(data.val)
+    val = (float((proba.argmax(1) == y).mean()), float(-np.log(np.maximum(proba[np.arange(len(y)), y], 1e-12)).mean()))
+    predictions = _predict(model, data.test, spec.train.precision, show_progress)
+    test_accuracy = float(np.mean([p.label == t for p, t in zip(predictions, data.test.labels)]))
+    record = round_record(number, counts, pseudo_accuracy, len(data.train), val, test_accuracy, time.perf_counter() - t0)
+    engine.progress.console.print(f"round {number}: {record['n_pseudo']} pseudo-labels, validation accuracy "
+                                  f"{val[0]:.3f}, test accuracy {test_accuracy:.3f}", highlight=False)
+    return _Round(number, model, history, record, predictions)
+
+
+def _better(record: dict, best: dict) -> bool:
+    """The engine's rule: higher validation accuracy, or the same with a lower validation loss."""
+    return record["val_accuracy"] > best["val_accuracy"] or (
+        record["val_accuracy"] == best["val_accuracy"] and record["val_loss"] < best["val_loss"])
+
+
+def _pseudo_examples(pool: Examples, chosen: PseudoLabels, classes: list[str]) -> Examples:
+    picked = pool.subset(chosen.index)
+    picked.labels = [classes[t] for t in chosen.targets]
+    picked.ids = [f"unlabeled:{i}" for i in picked.ids]
+    return picked
+
+
+def _augmented(examples: Examples, seed: int) -> Examples:
+    """One static augmented copy of each image: new inputs, so the feature cache still serves them."""
+    images = augment_images(examples.inputs, "light", torch.Generator().manual_seed(seed))
+    return Examples(images, [f"{i}+augmented" for i in examples.ids], examples.modality, list(examples.labels),
+                    examples.source)
+
+
+def _join(a: Examples, b: Examples) -> Examples:
+    return Examples(a.inputs + b.inputs, a.ids + b.ids, a.modality, a.labels + b.labels, a.source)
+
+
+def _save(out, overwrite, spec, options, plan, data, notes, best: _Round, metrics, summary) -> None:
+    """The run directory of the kept model, as fit writes it, plus rounds.json and the rounds plot."""
+    with staged_run_dir(out, overwrite) as stage:
+        write_yaml(stage / CONFIG_FILE, {
+            "run": spec.to_dict(),
+            "self_training": {**options.model_dump(mode="json"),
+                              "noise_dropout": NOISE_DROPOUT if options.noise else 0.0,
+                              "noise_augmentation": "light, one copy" if options.noise and data.modality == "image"
+                              else None},
+            "plan": plan.to_dict(), "notes": data.notes + notes})
+        write_json(stage / METRICS_FILE, metrics)
+        write_json(stage / ROUNDS_FILE, summary)
+        atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(r.to_dict()) + "\n" for r in best.history.records))
+        _write_predictions(stage / PREDICTIONS_FILE, best.predictions)
+        best.model.save(stage / MODEL_DIR)
+        title = f"{spec.backbone.name} / {plan.strategy}, self-training"
+        plot_learning_curve([r.to_dict() for r in best.history.records], stage / "learning_curve.png",
+                            f"{title} (round {best.number})")
+        plot_confusion_matrix(metrics, stage / "confusion_matrix.png", title)
+        plot_rounds(summary["rounds"], best.number, stage / PLOT_FILE, title)

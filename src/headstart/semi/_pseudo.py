@@ -1,0 +1,54 @@
+"""Pseudo-labels: which unlabelled examples the teacher is sure enough about, and what they are worth.
+
+    chosen = select_pseudo_labels(proba, threshold=0.9, per_class_cap=100)
+    chosen.index, chosen.targets, chosen.confidence
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["PseudoLabels", "select_pseudo_labels", "per_class_counts", "pseudo_label_accuracy"]
+
+
+@dataclass
+class PseudoLabels:
+    """Rows of the unlabelled pool that were kept, the class index given to each, and the teacher's probability."""
+
+    index: np.ndarray       # int64, ascending
+    targets: np.ndarray     # int64 class indices
+    confidence: np.ndarray  # float, >= the threshold
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+
+def select_pseudo_labels(proba: np.ndarray, threshold: float, per_class_cap: int | None = None) -> PseudoLabels:
+    """Keep rows whose top probability reaches `threshold`; with a cap, only each class's N most confident."""
+    predicted, confidence = proba.argmax(axis=1), proba.max(axis=1)
+    keep = np.flatnonzero(confidence >= threshold)
+    if per_class_cap is not None:
+        capped = []
+        for label in np.unique(predicted[keep]):
+            rows = keep[predicted[keep] == label]
+            # Most confident first; ties go to the earlier row, so the choice does not depend on sort internals.
+            order = np.lexsort((rows, -confidence[rows]))
+            capped.extend(rows[order[:per_class_cap]])
+        keep = np.sort(np.asarray(capped, dtype=np.int64))
+    keep = keep.astype(np.int64)
+    return PseudoLabels(keep, predicted[keep].astype(np.int64), confidence[keep].astype(float))
+
+
+def per_class_counts(chosen: PseudoLabels, classes: list[str]) -> dict[str, int]:
+    """How many pseudo-labels each class received (every class listed, zeros included)."""
+    counts = np.bincount(chosen.targets, minlength=len(classes))
+    return {name: int(n) for name, n in zip(classes, counts)}
+
+
+def pseudo_label_accuracy(chosen: PseudoLabels, classes: list[str], truth: list[str] | None) -> float | None:
+    """Share of kept pseudo-labels that match the pool's own labels; None when the pool has none (or none kept)."""
+    if truth is None or not len(chosen):
+        return None
+    return float(np.mean([classes[t] == truth[i] for i, t in zip(chosen.index, chosen.targets)]))

