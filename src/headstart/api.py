@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
 from accelerate.utils import set_seed
 from safetensors import SafetensorError
 

@@ -14,11 +14,35 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import HeadstartError
 
-__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "RunSpec", "help_for", "parse_budget"]
+__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "RunSpec", "help_for", "parse_budget", "read_config_section"]
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @classmethod
+    def _validate_options(cls, raw: dict, what: str):
+        """Validate every option at once; one line naming each bad option as typed (--mask-prob), its value, the rule."""
+        try:
+            return cls.model_validate(raw)
+        except ValidationError as err:
+            problems = "; ".join(f"--{str(e['loc'][-1]).replace('_', '-')} {e.get('input')!r}: "
+                                 f"{e['msg'][0].lower()}{e['msg'][1:]}" for e in err.errors())
+            raise HeadstartError(f"invalid {what}: {problems}") from None
+
+
+def read_config_section(path: str | Path, section: str, command: str) -> dict:
+    """The `section` of a saved config.yaml, or a clear error naming the file and the command that writes it."""
+    path = Path(path)
+    if not path.is_file():
+        raise HeadstartError(f"config file not found: {path}")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise HeadstartError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+    if not isinstance(raw, dict) or not isinstance(raw.get(section), dict):
+        raise HeadstartError(f"{path} has no '{section}' section; is it the config.yaml of '{command}'?")
+    return raw[section]
 
 
 class DataSpec(_Spec):
@@ -101,16 +125,7 @@ class RunSpec(_Spec):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "RunSpec":
-        path = Path(path)
-        if not path.is_file():
-            raise HeadstartError(f"config file not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as err:
-            raise HeadstartError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
-        if not isinstance(raw, dict) or "run" not in raw:
-            raise HeadstartError(f"{path} has no 'run' section; is it a headstart config.yaml?")
-        return cls.build(raw["run"], source=str(path))
+        return cls.build(read_config_section(path, "run", "headstart fit"), source=str(path))
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")

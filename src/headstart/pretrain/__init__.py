@@ -20,7 +20,6 @@ import numpy as np
 from accelerate.utils import set_seed
 
 from .. import __version__, backbones, strategies
-from ..config import BackboneSpec
 from ..data import Examples, load_examples
 from ..data.splits import stratified_subset
 from ..errors import HeadstartError

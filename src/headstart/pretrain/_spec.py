@@ -9,11 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Optional
 
-import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field
 
-from ..config import BackboneSpec, _Spec
-from ..errors import HeadstartError
+from ..config import BackboneSpec, _Spec, read_config_section
 from ._method import PretrainOptions
 
 __all__ = ["PretrainSpec", "RANDOM_INIT_STRATEGY"]
@@ -45,27 +43,12 @@ class PretrainSpec(_Spec):
 
     @classmethod
     def build(cls, raw: dict) -> "PretrainSpec":
-        """Validate all fields at once; every problem in one line, named by its command-line option."""
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as err:
-            problems = "; ".join(f"--{str(e['loc'][-1]).replace('_', '-')} {e.get('input')!r}: "
-                                 f"{e['msg'][0].lower()}{e['msg'][1:]}" for e in err.errors())
-            raise HeadstartError(f"invalid pretrain options: {problems}") from None
+        return cls._validate_options(raw, "pretrain options")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "PretrainSpec":
         """The spec a backbone folder's config.yaml recorded: rerun it with `pretrain --config`."""
-        path = Path(path)
-        if not path.is_file():
-            raise HeadstartError(f"config file not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as err:
-            raise HeadstartError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
-        if not isinstance(raw, dict) or not isinstance(raw.get("pretrain"), dict):
-            raise HeadstartError(f"{path} has no 'pretrain' section; is it the config.yaml of 'headstart pretrain'?")
-        return cls.build(raw["pretrain"])
+        return cls.build(read_config_section(path, "pretrain", "headstart pretrain"))
 
     def options(self) -> PretrainOptions:
         """What the method sees (precision and strategy already resolved by the recipe)."""

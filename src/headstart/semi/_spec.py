@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Optional
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 
 from ..config import _Spec
-from ..errors import HeadstartError
 
 __all__ = ["SelfTrainSpec"]
 
@@ -27,10 +26,4 @@ class SelfTrainSpec(_Spec):
 
     @classmethod
     def build(cls, raw: dict) -> "SelfTrainSpec":
-        """Validate every option at once; one line naming each bad option, its value and what is allowed."""
-        try:
-            return cls.model_validate(raw)
-        except ValidationError as err:
-            problems = "; ".join(f"--{'.'.join(str(p) for p in e['loc']).replace('_', '-')} {e.get('input')!r}: "
-                                 f"{e['msg'][0].lower()}{e['msg'][1:]}" for e in err.errors())
-            raise HeadstartError(f"invalid self-training options: {problems}") from None
+        return cls._validate_options(raw, "self-training options")
