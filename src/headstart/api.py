@@ -31,7 +31,8 @@ from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
 from .train import History
 
-__all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "FitResult", "Prediction", "PREDICTIONS_FILE"]
+__all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions",
+           "FitResult", "Prediction", "PREDICTIONS_FILE"]
 
 PREDICTIONS_FILE = "predictions.csv"
 EVAL_BATCH = engine.engine.EVAL_BATCH
@@ -107,7 +108,7 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
     engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
     history = engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
 
-    predictions = _predict(model, data.test, spec.train.precision, show_progress)
+    predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
     metrics = classification_metrics(data.test.labels, [p.label for p in predictions], data.classes)
     metrics.update(best_epoch=history.best_epoch, best_val_accuracy=history.best_val_accuracy,
                    train_seconds=round(history.seconds, 2), n_train=len(data.train), n_val=len(data.val))
@@ -118,7 +119,7 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
         if race is not None:
             write_json(stage / AUTO_FILE, race.to_dict())
         atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(r.to_dict()) + "\n" for r in history.records))
-        _write_predictions(stage / PREDICTIONS_FILE, predictions)
+        write_predictions(stage / PREDICTIONS_FILE, predictions)
         model.save(stage / MODEL_DIR)
         title = f"{spec.backbone.name} / {plan.strategy}"
         plot_learning_curve([r.to_dict() for r in history.records], stage / "learning_curve.png", title)
@@ -151,7 +152,8 @@ def _check_modality(model: TransferModel, examples: Examples) -> None:
         raise HeadstartError(f"{examples.source} holds {examples.modality}s but the model reads {model.backbone.modality}s")
 
 
-def _predict(model: TransferModel, examples: Examples, precision: str, show_progress: bool) -> list[Prediction]:
+def predict_examples(model: TransferModel, examples: Examples, precision: str, show_progress: bool) -> list[Prediction]:
+    """The model's label and probability for each of examples, in order (fit, predict and self-train share it)."""
     _check_modality(model, examples)
     with engine.progress.progress_bar("predicting", len(examples), show_progress) as advance:
         proba = model.predict_proba(examples.inputs, EVAL_BATCH, precision, advance)
@@ -159,7 +161,8 @@ def _predict(model: TransferModel, examples: Examples, precision: str, show_prog
     return [Prediction(str(name), model.classes[int(row.argmax())], float(row.max())) for name, row in zip(names, proba)]
 
 
-def _write_predictions(path: Path, predictions: list[Prediction]) -> None:
+def write_predictions(path: Path, predictions: list[Prediction]) -> None:
+    """predictions.csv (input,label,score), written atomically; scores keep every bit (repr)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["input", "label", "score"])
@@ -176,7 +179,7 @@ def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, s
     unknown = sorted(set(examples.labels) - set(model.classes))
     if unknown:
         raise HeadstartError(f"{test}: labels {unknown[:5]} are not classes of this model ({', '.join(model.classes)})")
-    predictions = _predict(model, examples, spec.train.precision, show_progress)
+    predictions = predict_examples(model, examples, spec.train.precision, show_progress)
     metrics = classification_metrics(examples.labels, [p.label for p in predictions], model.classes)
     if output is not None:
         write_json(Path(output), metrics)
@@ -189,7 +192,7 @@ def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None,
     check_output_file(output, PREDICTIONS_FILE)
     model, spec = _open_run(run_dir)
     examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image)
-    predictions = _predict(model, examples, spec.train.precision, show_progress)
+    predictions = predict_examples(model, examples, spec.train.precision, show_progress)
     if output is not None:
-        _write_predictions(Path(output), predictions)
+        write_predictions(Path(output), predictions)
     return predictions

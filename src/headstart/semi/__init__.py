@@ -26,7 +26,7 @@ from accelerate.utils import set_seed
 
 from .. import __version__, backbones, strategies
 from .. import train as engine
-from ..api import PREDICTIONS_FILE, _predict, _write_predictions, run_spec
+from ..api import PREDICTIONS_FILE, predict_examples, run_spec, write_predictions
 from ..config import RunSpec
 from ..data import Examples, TaskData, load_examples, load_task
 from ..data.augment import augment_images
@@ -214,7 +214,7 @@ def _evaluate(number: int, trained: tuple[TransferModel, History], data: TaskDat
     proba = _probabilities(model, data.val.inputs, frozen, spec.train.precision, show_progress)
     y = data.targets(data.val)
     val = (float((proba.argmax(1) == y).mean()), float(-np.log(np.maximum(proba[np.arange(len(y)), y], 1e-12)).mean()))
-    predictions = _predict(model, data.test, spec.train.precision, show_progress)
+    predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
     test_accuracy = float(np.mean([p.label == t for p, t in zip(predictions, data.test.labels)]))
     record = round_record(number, counts, pseudo_accuracy, len(data.train), val, test_accuracy, time.perf_counter() - t0)
     engine.progress.console.print(f"round {number}: {record['n_pseudo']} pseudo-labels, validation accuracy "
@@ -259,7 +259,7 @@ def _save(out, overwrite, spec, options, plan, data, notes, best: _Round, metric
         write_json(stage / METRICS_FILE, metrics)
         write_json(stage / ROUNDS_FILE, summary)
         atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(r.to_dict()) + "\n" for r in best.history.records))
-        _write_predictions(stage / PREDICTIONS_FILE, best.predictions)
+        write_predictions(stage / PREDICTIONS_FILE, best.predictions)
         best.model.save(stage / MODEL_DIR)
         title = f"{spec.backbone.name} / {plan.strategy}, self-training"
         plot_learning_curve([r.to_dict() for r in best.history.records], stage / "learning_curve.png",
