@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import platform
@@ -101,4 +102,13 @@ def write_results(name: str, data: dict) -> Path:
         os.unlink(tmp)
         raise
     print(f"\nwrote {path}")
+    return path
+
+
+def write_csv(path: Path, examples) -> Path:
+    """Labelled texts as the text,label CSV a user would hand to headstart."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "label"])
+        writer.writerows(zip(examples.inputs, examples.labels))
     return path

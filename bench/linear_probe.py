@@ -21,7 +21,6 @@ set. Its time runs from loading the backbone to the last test prediction.
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import tempfile
 from pathlib import Path
@@ -30,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_results  # noqa: E402
+from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_csv, write_results  # noqa: E402
 
 import headstart  # noqa: E402
 from headstart import backbones  # noqa: E402
@@ -38,14 +37,6 @@ from headstart.config import BackboneSpec  # noqa: E402
 from headstart.data import load_examples  # noqa: E402
 from headstart.data.splits import stratified_split, stratified_subset  # noqa: E402
 from headstart.precision import resolve_precision  # noqa: E402
-
-
-def write_csv(path: Path, examples) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["text", "label"])
-        writer.writerows(zip(examples.inputs, examples.labels))
-    return path
 
 
 def accuracy(predicted: list[str], truth: list[str]) -> float:

@@ -21,7 +21,6 @@ adapted - unadapted per seed (mean +- std, and wins).
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import statistics
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Stopwatch, check_quiet, machine, print_table, write_results  # noqa: E402
+from _common import Stopwatch, check_quiet, machine, print_table, write_csv, write_results  # noqa: E402
 
 import headstart  # noqa: E402
 from headstart.data import load_examples  # noqa: E402
@@ -41,14 +40,6 @@ from headstart.precision import resolve_precision  # noqa: E402
 
 def one_line(text: str) -> str:
     return " ".join(str(text).split())
-
-
-def write_csv(path: Path, examples) -> Path:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(["text", "label"])
-        writer.writerows(zip(examples.inputs, examples.labels))
-    return path
 
 
 def splits(args):
