@@ -112,3 +112,21 @@ def write_csv(path: Path, examples) -> Path:
         writer.writerow(["text", "label"])
         writer.writerows(zip(examples.inputs, examples.labels))
     return path
+
+
+def write_image_folder(root: Path, examples) -> str:
+    """Labelled images as a folder with one subfolder per class, the form a user has."""
+    from PIL import Image
+    import numpy as np
+
+    for i, (image, label) in enumerate(zip(examples.inputs, examples.labels)):
+        (root / label).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.asarray(image)).save(root / label / f"{i}.png")
+    return str(root)
+
+
+def write_labelled(folder: Path, name: str, examples) -> str:
+    """Labelled examples as a user has them: folder/NAME.csv for texts, folder/NAME/CLASS/*.png for images."""
+    if examples.modality == "text":
+        return str(write_csv(folder / f"{name}.csv", examples))
+    return write_image_folder(folder / name, examples)

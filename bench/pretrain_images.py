@@ -28,27 +28,18 @@ import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_results  # noqa: E402
+from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_image_folder, write_results  # noqa: E402
 
 import headstart  # noqa: E402
-from headstart.data import Examples, load_examples  # noqa: E402
+from headstart.data import load_examples  # noqa: E402
 from headstart.data.splits import few_shot, stratified_split, stratified_subset  # noqa: E402
 
 ARCH = "timm:resnet10t:random"
 SIZE = 32
 SHOTS = 10
 MIN_STEPS = 50
-
-
-def write_folder(examples: Examples, root: Path) -> str:
-    """Examples as an image folder with one subfolder per class, the form a user has."""
-    for i, (image, label) in enumerate(zip(examples.inputs, examples.labels)):
-        (root / label).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.asarray(image)).save(root / label / f"{i}.png")
-    return str(root)
 
 
 def summarise(per_seed: dict[str, list[float]], baseline: str) -> dict:
@@ -73,7 +64,7 @@ def supervised_part(work: Path, seeds: int, epochs: int, timings: list) -> dict:
     source = digits.subset([i for i, label in enumerate(digits.labels) if label in "01234"])
     target = digits.subset([i for i, label in enumerate(digits.labels) if label in "56789"])
     with Stopwatch() as watch:
-        pretrained = headstart.pretrain(write_folder(source, work / "digits-0-4"), method="supervised", backbone=ARCH,
+        pretrained = headstart.pretrain(write_image_folder(work / "digits-0-4", source), method="supervised", backbone=ARCH,
                                         image_size=SIZE, epochs=epochs, out=work / "supervised-backbone",
                                         show_progress=False)
     timings.append(watch.others)
@@ -85,7 +76,7 @@ def supervised_part(work: Path, seeds: int, epochs: int, timings: list) -> dict:
         train = few_shot(target, SHOTS, seed)
         chosen = set(train.ids)
         test = target.subset([i for i, name in enumerate(target.ids) if name not in chosen])
-        folders = (write_folder(train, work / f"s{seed}" / "train"), write_folder(test, work / f"s{seed}" / "test"))
+        folders = tuple(write_image_folder(work / f"s{seed}" / name, part) for name, part in (("train", train), ("test", test)))
         for arm, (backbone, strategy) in arms.items():
             accuracy = fit_accuracy(*folders, backbone, strategy, seed, work / f"s{seed}" / strategy)
             per_seed[arm].append(accuracy)
@@ -108,7 +99,7 @@ def contrastive_part(work: Path, seeds: int, images: int, epochs: int, probe_siz
     per_seed: dict[str, list[float]] = {arm: [] for arm in arms}
     for seed in range(seeds):
         train, test = stratified_split(labelled, 0.5, seed)
-        folders = (write_folder(train, work / f"m{seed}" / "train"), write_folder(test, work / f"m{seed}" / "test"))
+        folders = tuple(write_image_folder(work / f"m{seed}" / name, part) for name, part in (("train", train), ("test", test)))
         for n, (arm, backbone) in enumerate(arms.items()):
             accuracy = fit_accuracy(*folders, backbone, "linear-probe", seed, work / f"m{seed}" / str(n))
             per_seed[arm].append(accuracy)

@@ -23,18 +23,16 @@ Time: `headstart.rank` of all candidates against fitting all of them, each with 
 from __future__ import annotations
 
 import argparse
-import csv
 import math
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 from scipy.stats import kendalltau
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_results  # noqa: E402
+from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_labelled, write_results  # noqa: E402
 
 import headstart  # noqa: E402
 from headstart.data import load_examples  # noqa: E402
@@ -49,21 +47,7 @@ def write_task(source: str, n_train: int, n_test: int, seed: int, folder: Path) 
     """(train, test, modality): a stratified subset split into disjoint parts, written as a user has them."""
     examples = stratified_subset(load_examples(source), n_train + n_test, seed)
     train, test = stratified_split(examples, n_test / (n_train + n_test), seed)
-    paths = []
-    for part, name in ((train, "train"), (test, "test")):
-        if examples.modality == "text":
-            path = folder / f"{name}.csv"
-            with open(path, "w", newline="", encoding="utf-8") as f:
-                writer = csv.writer(f)
-                writer.writerow(["text", "label"])
-                writer.writerows(zip(part.inputs, part.labels))
-        else:
-            path = folder / name
-            for i, (image, label) in enumerate(zip(part.inputs, part.labels)):
-                (path / label).mkdir(parents=True, exist_ok=True)
-                Image.fromarray(image).save(path / label / f"{i}.png")
-        paths.append(str(path))
-    return paths[0], paths[1], examples.modality
+    return write_labelled(folder, "train", train), write_labelled(folder, "test", test), examples.modality
 
 
 def truncated_minilm(layers: int, folder: Path) -> str:

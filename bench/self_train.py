@@ -14,17 +14,15 @@ options, so the paired difference (kept model - teacher, same seed) is the effec
 from __future__ import annotations
 
 import argparse
-import csv
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import machine, print_table, write_results  # noqa: E402
+from _common import machine, print_table, write_labelled, write_results  # noqa: E402
 
 import headstart  # noqa: E402
 from headstart.data import load_examples  # noqa: E402
@@ -42,21 +40,6 @@ SHOTS = 16
 TRAIN = dict(strategy="linear-probe", lr=0.1, min_steps=100, rounds=3, threshold=0.9, show_progress=False)
 
 
-def write_part(folder: Path, name: str, examples) -> str:
-    """A labelled CSV (texts) or class-folder tree (images), as a user would have the data."""
-    if examples.modality == "text":
-        path = folder / f"{name}.csv"
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.writer(f)
-            writer.writerow(["text", "label"])
-            writer.writerows(zip(examples.inputs, examples.labels))
-        return str(path)
-    for i, (image, label) in enumerate(zip(examples.inputs, examples.labels)):
-        (folder / name / label).mkdir(parents=True, exist_ok=True)
-        Image.fromarray(image).save(folder / name / label / f"{i}.png")
-    return str(folder / name)
-
-
 def one_seed(name: str, seed: int, args, folder: Path) -> dict:
     source, options, pool_size, test_size = SETS[name]
     data = load_examples(source)
@@ -68,7 +51,7 @@ def one_seed(name: str, seed: int, args, folder: Path) -> dict:
     pool = rest.subset([i for i, x in enumerate(rest.ids) if x not in chosen])
     if pool_size is not None and pool_size < len(pool):
         pool = stratified_subset(pool, pool_size, seed)
-    paths = {part: write_part(folder, f"{name}-{seed}-{part}", ex)
+    paths = {part: write_labelled(folder, f"{name}-{seed}-{part}", ex)
              for part, ex in (("train", labelled), ("unlabeled", pool), ("test", test))}
     result = {"n_labelled": len(labelled), "n_unlabeled": len(pool), "n_test": len(test)}
     for variant, noise in [("self-train", False)] + ([("noisy-student", True)] if args.noise else []):
