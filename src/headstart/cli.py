@@ -143,8 +143,6 @@ def compare(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Prove the transfer: every strategy against scratch and a classical baseline, on the same splits."""
-    if precision not in (None, "fp32", "bf16"):
-        raise HeadstartError(f"--precision {precision}: use fp32 or bf16")
     summary = compare_strategies(
         train, test, backbone=backbone, strategies=strategies.split(",") if strategies else None, folds=folds,
         seeds=seeds, shots=shots, epochs=epochs, train_size=train_size, image_size=image_size,
@@ -301,8 +299,6 @@ def advise(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
 ):
     """Which strategy suits TRAIN: labels per class x similarity to the pretraining -> a quadrant -> a strategy."""
-    if precision not in (None, "fp32", "bf16"):
-        raise HeadstartError(f"--precision {precision}: use fp32 or bf16")
     advice = advise_api(train, backbone=backbone, source=source, train_size=train_size, image_size=image_size,
                         max_length=max_length, weights=weights, precision=precision, seed=seed, out=out,
                         overwrite=overwrite, show_progress=not quiet)

@@ -18,11 +18,11 @@ from typing import Optional
 import numpy as np
 import torch
 from accelerate.utils import set_seed
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from .. import __version__, backbones as backbone_sources
 from .. import train as engine
-from ..config import BackboneSpec, DataSpec, TrainSpec, help_for
+from ..config import BackboneSpec, DataSpec, TrainSpec, _Spec, help_for
 from ..data import Examples, load_examples
 from ..data.splits import check_classes, stratified_subset
 from ..errors import HeadstartError
@@ -33,15 +33,13 @@ from .scores import DEFAULT_METRICS, METRICS
 __all__ = ["rank", "RankSpec", "RANK_FILE", "NOTE"]
 
 RANK_FILE = "rank.json"
-RANDOM_SUFFIX = ":random"
 NOTE = ("these are transferability estimates, not accuracies: higher is better, and they compare backbones "
         "on this data set only")
 
 
-class RankSpec(BaseModel):
+class RankSpec(_Spec):
     """Every option of a ranking, validated at once; saved as config.yaml."""
 
-    model_config = ConfigDict(extra="forbid")
     train: str = Field(description=help_for(DataSpec, "train"))
     backbones: list[str] = Field(description="Candidate backbones, comma-separated: any --backbone name "
                                              "(NAME:random too), at least one.")
@@ -68,8 +66,6 @@ class RankSpec(BaseModel):
         spec.metrics = _names(spec.metrics, "--metrics")
         for name in spec.metrics:
             METRICS.get(name)  # unknown names fail here, with the closest known one
-        if spec.precision not in (None, "fp32", "bf16"):
-            raise HeadstartError(f"--precision {spec.precision}: use fp32 or bf16")
         return spec
 
 
@@ -144,8 +140,7 @@ def _score(name: str, backbone, load_seconds: float, examples: Examples, spec: R
     if show:
         engine.progress.console.print(f"ranking {name}", highlight=False)
     features = engine.embed(backbone, examples.inputs, spec.batch_size, spec.precision, show)
-    # Random weights have no source task, whatever head the named source carried.
-    head = None if name.endswith(RANDOM_SUFFIX) else backbone.source_head
+    head = backbone.source_head  # None for random weights: backbones.load drops it with them
     probs = None if head is None else torch.softmax(head.logits(features), dim=1).double().numpy()
     feats, labels = features.double().numpy(), np.asarray(examples.labels, dtype=object)
     row = {"backbone": name}

@@ -14,7 +14,6 @@ while validation accuracy improves. Test data is looked at only to report, never
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import time
 from dataclasses import dataclass, replace
@@ -37,6 +36,7 @@ from ..precision import resolve_precision
 from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, default_run_dir,
                     staged_run_dir, write_json, write_yaml)
 from ..train import History
+from ..train.cache import content_digest
 from ._pseudo import PseudoLabels, per_class_counts, pseudo_label_accuracy, select_pseudo_labels
 from ._report import plot_rounds, round_record
 from ._spec import SelfTrainSpec
@@ -159,8 +159,8 @@ def _unlabelled_pool(source: str, data: TaskData, on_bad_image: str) -> tuple[Ex
         raise HeadstartError(f"--unlabeled {source} holds {examples.modality}s but the training data holds "
                              f"{data.modality}s; give unlabelled {data.modality}s")
     # An input that is also labelled, validation or test data would leak into training or inflate the report.
-    seen = {_content_key(x) for part in (data.train, data.val, data.test) for x in part.inputs}
-    fresh = [i for i, x in enumerate(examples.inputs) if _content_key(x) not in seen]
+    seen = {content_digest(x) for part in (data.train, data.val, data.test) for x in part.inputs}
+    fresh = [i for i, x in enumerate(examples.inputs) if content_digest(x) not in seen]
     notes = [f"unlabelled: {len(fresh)} examples from {source}"]
     if len(fresh) < len(examples):
         notes.append(f"unlabelled: left out {len(examples) - len(fresh)} examples that are also in the "
@@ -171,13 +171,6 @@ def _unlabelled_pool(source: str, data: TaskData, on_bad_image: str) -> tuple[Ex
     examples = examples.subset(fresh)
     truth = examples.labels
     return Examples(examples.inputs, examples.ids, examples.modality, None, source), truth, notes
-
-
-def _content_key(x) -> str:
-    if isinstance(x, str):
-        return hashlib.sha1(x.encode("utf-8")).hexdigest()
-    array = np.ascontiguousarray(x)
-    return hashlib.sha1(str(array.shape).encode() + array.tobytes()).hexdigest()
 
 
 def _noise_note(modality: str) -> str:

@@ -21,7 +21,7 @@ from ..model import autocast
 from ..runs import atomic_path
 from .progress import progress_bar
 
-__all__ = ["embed", "cache_dir", "clear_memory_cache"]
+__all__ = ["embed", "cache_dir", "clear_memory_cache", "content_digest"]
 
 # (backbone fingerprint, precision) -> example digest -> feature row
 _memory: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
@@ -35,7 +35,8 @@ def clear_memory_cache() -> None:
     _memory.clear()
 
 
-def _digest(x) -> str:
+def content_digest(x) -> str:
+    """A hash of one raw input (a text or an image array): equal inputs, equal digests."""
     if isinstance(x, str):
         return hashlib.sha1(x.encode("utf-8")).hexdigest()
     array = np.ascontiguousarray(x)
@@ -62,7 +63,7 @@ def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str
     """Features [N, dim] of inputs through the frozen backbone, computing only what no cache has."""
     fingerprint = fingerprint or backbone.fingerprint()
     rows = _memory.setdefault((fingerprint, precision), {})
-    digests = [_digest(x) for x in inputs]
+    digests = [content_digest(x) for x in inputs]
     missing = [i for i, d in enumerate(digests) if d not in rows]
     if missing:
         list_key = hashlib.sha256("|".join([fingerprint, precision, *digests]).encode()).hexdigest()
