@@ -3,10 +3,13 @@
 On real tasks (digits and an MNIST subset with EfficientNet-Lite0 at 32 px; Rotten Tomatoes and Brown
 genre subsets with MiniLM), in the same run:
 
+- data: per task a stratified sample of 500 labelled examples to train on (fit holds 10% of them out for
+  validation) and a separate stratified test set of 1,000 (MNIST: from its official test part), so that a
+  point of test accuracy is 10 examples, not one;
 - hindsight: every strategy `compare` tries by default (scratch, linear-probe, freeze:K with K half
-  the layer groups, full, lp-ft) fitted fully by `headstart.fit`, one seed, the same split (fit's
-  stratified 20% test hold-out and 10% validation, seed 0); the best test accuracy is the best in hindsight;
-- auto: `headstart.fit(strategy="auto")` on the same split: advise, race, fit the winner.
+  the layer groups, full, lp-ft) fitted fully by `headstart.fit` with its own default epochs, one seed,
+  the same split; the best test accuracy is the best in hindsight;
+- auto: `headstart.fit(strategy="auto")` on the same split: advise, race, and the winner trained on.
 
 Figures: auto's test accuracy minus the best in hindsight (target: within 1 point), and the compute auto
 used (this process's CPU seconds, advice + race + the winner's fit) as a share of fitting every strategy
@@ -26,18 +29,22 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_results  # noqa: E402
+from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_labelled, write_results  # noqa: E402
 
 import headstart  # noqa: E402
+from headstart.data import load_examples  # noqa: E402
+from headstart.data.splits import stratified_split, stratified_subset  # noqa: E402
 from headstart.errors import HeadstartError  # noqa: E402
 
-TASKS = [
-    {"task": "digits", "train": "builtin:digits", "backbone": "efficientnet-lite0", "image_size": 32, "train_size": 500},
-    {"task": "mnist", "train": "builtin:mnist", "backbone": "efficientnet-lite0", "image_size": 32, "train_size": 500},
-    {"task": "rotten-tomatoes", "train": "builtin:rotten-tomatoes", "backbone": "minilm-l6", "max_length": 64,
-     "train_size": 500},
-    {"task": "brown", "train": "builtin:brown", "backbone": "minilm-l6", "max_length": 64, "train_size": 500},
+TASKS = [  # test=None: the test set comes from the same source as the training sample, disjoint from it
+    {"task": "digits", "source": "builtin:digits", "test": None, "backbone": "efficientnet-lite0", "image_size": 32},
+    {"task": "mnist", "source": "builtin:mnist", "test": "builtin:mnist:test", "backbone": "efficientnet-lite0",
+     "image_size": 32},
+    {"task": "rotten-tomatoes", "source": "builtin:rotten-tomatoes", "test": None, "backbone": "minilm-l6",
+     "max_length": 64},
+    {"task": "brown", "source": "builtin:brown", "test": None, "backbone": "minilm-l6", "max_length": 64},
 ]
+TRAIN_SIZE, TEST_SIZE = 500, 1000
 
 
 def cpu_seconds() -> float:
@@ -45,11 +52,22 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
-def timed_fit(folder: Path, name: str, task: dict, **options) -> dict:
-    keys = ("train", "backbone", "image_size", "max_length", "train_size")
+def write_split(task: dict, folder: Path, train_size: int, test_size: int) -> tuple[str, str]:
+    """A stratified training sample and a disjoint stratified test set, written as a user has them."""
+    data = load_examples(task["source"])
+    if task["test"] is None:
+        rest, test = stratified_split(data, test_size / len(data), 0)
+    else:
+        rest, test = data, stratified_subset(load_examples(task["test"]), test_size, 0)
+    train = stratified_subset(rest, train_size, 0)
+    return write_labelled(folder, "train", train), write_labelled(folder, "test", test)
+
+
+def timed_fit(folder: Path, name: str, task: dict, split: tuple[str, str], **options) -> dict:
+    keys = ("backbone", "image_size", "max_length")
     before = cpu_seconds()
     with Stopwatch() as clock:
-        run = headstart.fit(**{k: task[k] for k in keys if k in task}, out=folder / name, seed=0,
+        run = headstart.fit(*split, **{k: task[k] for k in keys if k in task}, out=folder / name, seed=0,
                             show_progress=False, **options)
     return {"strategy": run.plan.strategy, "test_accuracy": run.metrics["accuracy"], "cpu_seconds": cpu_seconds() - before,
             "wall_seconds": clock.seconds, "other_processes_cpu": clock.others, "run_dir": run.run_dir}
@@ -59,24 +77,25 @@ def bench_task(task: dict, args) -> dict | None:
     with tempfile.TemporaryDirectory(prefix="bench-choose-") as tmp:
         folder = Path(tmp)
         try:
-            with cold_cache():
-                auto = timed_fit(folder, "auto", task, strategy="auto", budget=args.budget, epochs=args.epochs)
+            split = write_split(task, folder, args.train_size, args.test_size)
         except HeadstartError as err:  # e.g. builtin:brown not installed
             print(f"skipping {task['task']}: {err}")
             return None
+        with cold_cache():
+            auto = timed_fit(folder, "auto", task, split, strategy="auto", budget=args.budget, epochs=args.epochs)
         race = json.loads((auto.pop("run_dir") / "auto.json").read_text())
         advice = race["advice"]
         names = ["scratch", "linear-probe", f"freeze:{advice['n_groups'] // 2}", "full", "lp-ft"]
         every = {}
         with cold_cache():
             for name in names:
-                every[name] = timed_fit(folder, name.replace(":", "-"), task, strategy=name, epochs=args.epochs)
+                every[name] = timed_fit(folder, name.replace(":", "-"), task, split, strategy=name, epochs=args.epochs)
                 every[name].pop("run_dir")
     best = max(every, key=lambda n: every[n]["test_accuracy"])
     total_cpu = sum(r["cpu_seconds"] for r in every.values())
-    return {"task": task, "advice": {k: advice[k] for k in ("labels_per_class", "size", "similarity", "quadrant",
+    return {"task": dict(task, train_size=args.train_size, test_size=args.test_size), "advice": {k: advice[k] for k in ("labels_per_class", "size", "similarity", "quadrant",
                                                              "strategy", "measurements")},
-            "race": {k: race[k] for k in ("candidates", "rungs", "winner", "reason", "seconds", "stopped_early")},
+            "race": {k: race[k] for k in ("candidates", "rungs", "winner", "final", "reason", "seconds", "stopped_early")},
             "auto": auto, "every": every, "best_in_hindsight": best,
             "accuracy_gap_points": 100 * (auto["test_accuracy"] - every[best]["test_accuracy"]),
             "compute_share": auto["cpu_seconds"] / total_cpu, "every_cpu_seconds": total_cpu}
@@ -87,12 +106,14 @@ def main() -> None:
     parser.add_argument("--budget", default="10m", help="auto's race budget")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per phase on both sides; default: each strategy's own")
     parser.add_argument("--tasks", nargs="+", default=[t["task"] for t in TASKS])
+    parser.add_argument("--train-size", type=int, default=TRAIN_SIZE)
+    parser.add_argument("--test-size", type=int, default=TEST_SIZE)
     parser.add_argument("--quick", action="store_true", help="digits and reviews, 150 examples, 2 epochs: a smoke run")
     args = parser.parse_args()
     tasks = [dict(t) for t in TASKS if t["task"] in args.tasks]
     if args.quick:
-        tasks = [dict(t, train_size=150) for t in tasks if t["task"] in ("digits", "rotten-tomatoes")]
-        args.epochs = 2
+        tasks = [t for t in tasks if t["task"] in ("digits", "rotten-tomatoes")]
+        args.epochs, args.train_size, args.test_size = 2, 150, 200
     results = [r for r in (bench_task(t, args) for t in tasks) if r is not None]
 
     rows = [[r["task"]["task"], f"{r['auto']['strategy']}", f"{r['auto']['test_accuracy']:.3f}",

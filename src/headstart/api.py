@@ -14,7 +14,6 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from accelerate.utils import set_seed
 from safetensors import SafetensorError
 
 from . import __version__, backbones, strategies
@@ -23,7 +22,7 @@ from .config import RunSpec
 from .data import Examples, load_examples, load_task
 from .errors import HeadstartError
 from .evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
-from .model import WEIGHTS_FILE, TransferModel
+from .model import WEIGHTS_FILE, TransferModel, new_model
 from .precision import resolve_precision
 from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, check_output_file,
                    default_run_dir, require_run, staged_run_dir, write_json, write_yaml)
@@ -88,9 +87,9 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
     out = Path(out) if out is not None else default_run_dir(spec.backbone.name, spec.strategy.name)
     data_paths = [p for p in (spec.data.train, spec.data.test) if p and not p.startswith("builtin:")]
     check_out(out, overwrite, keep=data_paths)  # before any work, so a clash costs nothing
-    race = None
-    if spec.strategy.name == AUTO:  # not a plan: race the plausible plans, then fit the winner like any other
-        spec, race = resolve_auto(spec, show_progress)
+    race = trained = None
+    if spec.strategy.name == AUTO:  # not a plan: race the plausible plans; the winner comes back trained
+        spec, race, trained = resolve_auto(spec, show_progress)
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)
@@ -98,15 +97,7 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
 
     data = load_task(spec.data, spec.train.seed)
     data.notes.extend(race.notes() if race else [])
-    set_seed(spec.train.seed)  # the new head's initialisation is part of the run
-    backbone = backbones.load(spec.backbone)
-    if backbone.modality != data.modality:
-        raise HeadstartError(f"backbone '{spec.backbone.name}' reads {backbone.modality}s but {spec.data.train} "
-                             f"holds {data.modality}s; pick {'an' if data.modality == 'image' else 'a'} {data.modality} backbone")
-    strategies.check_fits(plan, len(backbone.layer_groups()))
-    model = TransferModel(backbone, data.classes)
-    engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
-    history = engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
+    model, history = trained or _train(spec, plan, data, show_progress)
 
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
     metrics = classification_metrics(data.test.labels, [p.label for p in predictions], data.classes)
@@ -125,6 +116,18 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
         plot_learning_curve([r.to_dict() for r in history.records], stage / "learning_curve.png", title)
         plot_confusion_matrix(metrics, stage / "confusion_matrix.png", title)
     return FitResult(out, metrics, history, model, plan, spec)
+
+
+def _train(spec: RunSpec, plan: Plan, data, show_progress: bool) -> tuple[TransferModel, History]:
+    """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
+    model = new_model(spec.backbone, data.classes, spec.train.seed)
+    backbone = model.backbone
+    if backbone.modality != data.modality:
+        raise HeadstartError(f"backbone '{spec.backbone.name}' reads {backbone.modality}s but {spec.data.train} "
+                             f"holds {data.modality}s; pick {'an' if data.modality == 'image' else 'a'} {data.modality} backbone")
+    strategies.check_fits(plan, len(backbone.layer_groups()))
+    engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
+    return model, engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
 
 
 def describe_plan(spec: RunSpec) -> str:

@@ -1,22 +1,24 @@
 """--strategy auto: advise, then race the plausible strategies through the engine and keep the best.
 
-    spec, race = resolve_auto(spec)           # what fit_spec does for --strategy auto
+    spec, race, (model, history) = resolve_auto(spec)   # what fit_spec does for --strategy auto
     race.winner, race.to_dict()["rungs"]
 
-auto is not a plan. It sits above the engine (like `compare`): the advice picks at most four candidates
-(the advised strategy, the cheap linear probe, the nearest alternatives, and scratch as the reference);
-successive halving (Jamieson & Talwalkar, 2016) then trains every candidate with a small budget (an
-eighth of its own epochs and at least 20 optimiser steps, on half of the training split when that leaves
-enough per class), keeps the better half by validation accuracy, doubles the budget, and repeats until
-one is left. Cheap candidates
-run first, a frozen backbone's features are shared through the feature cache, and when the time budget
-is spent the best so far wins. The test split is never looked at.
+auto is not a plan. It sits above the engine (like `compare`): the advice picks at most three candidates
+(the advised strategy, the cheap linear probe, and LP-FT, which starts from that probe; scratch only where
+the advice points at it). Successive halving (Jamieson & Talwalkar, 2016) with paused training, as in Hyperband and
+ASHA: every candidate trains the first third of its own plan, the best third of them (by validation
+accuracy) go on, and the last one left trains to the end of its plan. That model is the run's model:
+nothing is trained twice, so the race costs what the losers' first thirds cost. Epochs on cached frozen
+features count as free when a plan also trains the backbone, so a rung of lp-ft is its probe plus a third
+of its fine-tune. Each candidate keeps its own random streams while paused, so `fit --config` with the
+winner reproduces auto's model. When the time budget is spent, the best so far wins. The test split is
+never looked at.
 """
 
 from __future__ import annotations
 
-import copy
 import math
+import random
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -26,10 +28,11 @@ import torch
 from .. import backbones, strategies
 from .. import train as engine
 from ..config import RunSpec, parse_budget
-from ..data import Examples, TaskData, load_task
-from ..data.splits import stratified_subset
-from ..model import TransferModel
+from ..data import TaskData, load_task
+from ..model import TransferModel, new_model
 from ..precision import resolve_precision
+from ..strategies import Plan
+from ..train import History
 from ._rule import SMALL_BELOW, half_freeze, recommend
 from .advise import advise_examples
 
@@ -38,12 +41,8 @@ __all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "rac
 AUTO = "auto"
 AUTO_FILE = "auto.json"
 DEFAULT_BUDGET = "10m"
-MAX_CANDIDATES = 4
-FIRST_RUNG_SHARE = 1 / 8    # of each strategy's own epochs; doubled at every rung
-MIN_RUNG_PER_CLASS = 30     # a subsampled rung keeps at least this many training examples per class
-# An epoch of a small data set is a handful of optimiser steps: without a floor, a fine-tune's first rung
-# would be 5 steps, which ranks warm-up noise. The floor doubles with the rung, like the epochs.
-FIRST_RUNG_MIN_STEPS = 20
+MAX_CANDIDATES = 3
+HALVING = 3   # keep the best third at every rung, and a rung trains a third of what the next one does (eta = 3)
 METRIC = "best validation accuracy (ties: lower validation loss, then the cheaper strategy)"
 
 
@@ -57,6 +56,7 @@ class Race:
     advice: dict
     rungs: list[dict] = field(default_factory=list)
     winner: str = ""
+    final: dict = field(default_factory=dict)   # the winner at the end of its plan
     reason: str = ""
     seconds: float = 0.0
     stopped_early: bool = False
@@ -70,24 +70,64 @@ class Race:
         return [f"strategy: --strategy auto (budget {self.budget}) raced {', '.join(self.candidates)} on the "
                 f"validation split in {self.seconds:.0f} s and chose {self.winner}: {self.reason} (see {AUTO_FILE})",
                 f"advice: {self.advice['quadrant']} -> {self.advice['strategy']}",
-                f"fit --config reruns {self.winner} directly, without racing again"]
+                f"fit --config reruns {self.winner} directly, without racing again, and gives the same model"]
 
 
 def candidates_for(advice_strategy: str, alternatives: list[str]) -> list[str]:
-    """The advised strategy, linear-probe, the nearest alternatives, and scratch: at most MAX_CANDIDATES."""
-    names = list(dict.fromkeys([advice_strategy, "linear-probe", *alternatives]))
-    names = [n for n in names if n != "scratch"][:MAX_CANDIDATES - 1]
-    return names + ["scratch"]  # the reference every transfer has to beat
+    """The advised strategy, linear-probe, lp-ft, then the nearest alternatives: at most MAX_CANDIDATES.
+
+    The linear probe trains on cached features, nearly free. LP-FT starts with that same probe, so its first
+    third is a third of a fine-tune, and it rarely loses to fine-tuning from a random head (Kumar et al.,
+    2022). Where the pretrained features are no better than random ones (advice: scratch), it has no edge."""
+    common = ["linear-probe"] + (["lp-ft"] if advice_strategy != "scratch" else [])
+    return list(dict.fromkeys([advice_strategy, *common, *alternatives]))[:MAX_CANDIDATES]
+
+
+class _Entrant:
+    """One candidate's training, paused between rungs: its own model, engine steps and random streams."""
+
+    def __init__(self, name: str, plan: Plan, task: TaskData, spec: RunSpec, precision: str, show_progress: bool):
+        self.name, self.plan = name, plan
+        self.model = new_model(spec.backbone, task.classes, spec.train.seed)  # exactly as fit builds it
+        self.random = _capture_random()
+        self.steps = engine.steps(self.model, task, plan, spec.train, precision, show_progress)
+        # A rung's budget counts the epochs that train backbone weights; on cached features they are nearly free.
+        trains = [p.train_from is not None for p in plan.phases]
+        self.weights = [1.0 if t or not any(trains) else 0.0 for t in trains]
+        self.total = sum(w * p.epochs for w, p in zip(self.weights, plan.phases))
+        self.done, self.seconds, self.finished = 0.0, 0.0, False
+        self.history = History()
+
+    def advance_to(self, share: float) -> dict:
+        """Train on until `share` of the plan's (weighted) epochs are done, or the plan ends; the score so far."""
+        t0 = time.perf_counter()
+        _restore_random(self.random)
+        while not self.finished and (self.done < share * self.total - 1e-9 or share >= 1):
+            phase, self.history = next(self.steps)
+            self.finished = phase == len(self.plan.phases)  # the engine's last step: best weights restored
+            self.done += 0.0 if self.finished else self.weights[phase]
+        self.random = _capture_random()
+        self.seconds += time.perf_counter() - t0
+        self.history.seconds = self.seconds
+        best = self.history.records[self.history.best_epoch]
+        return {"strategy": self.name, "share": 1.0 if self.finished else round(self.done / self.total, 3),
+                "epochs": len(self.history.records) - 1, "val_accuracy": round(best.val_accuracy, 4),
+                "val_loss": round(best.val_loss, 4), "best_epoch": self.history.best_epoch,
+                "seconds": round(self.seconds, 2)}
+
+    def drop(self) -> None:
+        self.steps.close()
+        del self.model
 
 
 def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | None = None,
-         show_progress: bool = True) -> Race:
-    """Successive halving of `candidates` on task.train / task.val within spec.strategy.budget."""
+         show_progress: bool = True) -> tuple[Race, TransferModel, History]:
+    """Successive halving of `candidates` on task.train / task.val; returns the race and the winner trained fully."""
     budget = spec.strategy.budget or DEFAULT_BUDGET
     precision = resolve_precision(spec.train.precision)
-    pristine = backbones.load(spec.backbone)
-    n_groups = len(pristine.layer_groups())
     plans = {name: strategies.plan(name, spec.strategy.epochs, spec.strategy.lr) for name in candidates}
+    entrants = {name: _Entrant(name, plans[name], task, spec, precision, show_progress) for name in candidates}
+    n_groups = len(next(iter(entrants.values())).model.backbone.layer_groups())
     for plan in plans.values():
         strategies.check_fits(plan, n_groups)
     alive = sorted(candidates, key=lambda n: (_cost(plans[n], n_groups), candidates.index(n)))
@@ -95,18 +135,16 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
     n_rungs = _rungs_needed(len(alive))
     started, latest = time.perf_counter(), {}
     for rung in range(n_rungs):
-        train = _rung_data(task.train, rung, n_rungs, spec.train.seed)
-        record = {"rung": rung, "n_train": len(train), "n_val": len(task.val), "results": []}
+        share = HALVING ** -(n_rungs - rung)
+        record = {"rung": rung, "share": round(share, 4), "results": []}
         result.rungs.append(record)
         for name in alive:
             if latest and time.perf_counter() - started >= result.budget_seconds:
                 result.stopped_early = True
                 break
-            epochs = _rung_epochs(plans[name], rung)
-            engine.progress.console.print(f"auto, rung {rung + 1}/{n_rungs}: {name} ({epochs} epochs per phase, "
-                                          f"{len(train)} examples)", highlight=False)
-            entry = _try(pristine, TaskData(train, task.val, task.test, task.classes, task.modality), name, epochs,
-                         rung, spec, precision, show_progress)
+            engine.progress.console.print(f"auto, rung {rung + 1}/{n_rungs}: {name} to {share:.0%} of its training",
+                                          highlight=False)
+            entry = entrants[name].advance_to(share)
             record["results"].append(entry)
             latest[name] = (entry["val_accuracy"], -entry["val_loss"], -alive.index(name))
         if result.stopped_early:
@@ -116,22 +154,30 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
         record["kept"] = list(alive)
     # The last rung's best; when the budget ran out, the best-scored of those still in the race.
     result.winner = max((n for n in alive if n in latest), key=lambda n: latest[n])
+    for name, entrant in entrants.items():
+        if name != result.winner:
+            entrant.drop()
+    winner = entrants[result.winner]
+    engine.progress.console.print(f"auto: {result.winner} trains to the end of its plan", highlight=False)
+    result.final = winner.advance_to(1.0)
     result.seconds = round(time.perf_counter() - started, 2)
     result.reason = _reason(result)
-    return result
+    return result, winner.model, winner.history
 
 
-def resolve_auto(spec: RunSpec, show_progress: bool = True) -> tuple[RunSpec, Race]:
-    """fit's --strategy auto: advise on the training split, race the candidates, return the spec of the winner."""
+def resolve_auto(spec: RunSpec, show_progress: bool = True) -> tuple[RunSpec, Race, tuple[TransferModel, History]]:
+    """fit's --strategy auto: advise on the training split, race the candidates; the winner's spec, the race, and
+    the winner's model and history, trained to the end of its plan."""
     task = load_task(spec.data, spec.train.seed)
     advice = advise_examples(task.train, spec.backbone, None, resolve_precision(spec.train.precision),
                              spec.train.seed, show_progress)
     engine.progress.console.print(f"auto: {advice.reason}", highlight=False)
-    result = race(task, spec, candidates_for(advice.strategy, advice.alternatives), advice.to_dict(), show_progress)
+    result, model, history = race(task, spec, candidates_for(advice.strategy, advice.alternatives), advice.to_dict(),
+                                  show_progress)
     engine.progress.console.print(f"auto chose {result.winner}: {result.reason}", highlight=False)
     resolved = spec.model_copy(deep=True)
     resolved.strategy.name, resolved.strategy.budget = result.winner, None
-    return resolved, result
+    return resolved, result, (model, history)
 
 
 def describe_auto(spec: RunSpec) -> str:
@@ -147,25 +193,21 @@ def describe_auto(spec: RunSpec) -> str:
         decision = recommend(labels_per_class=per_class, similarity=1.0 if similar else 0.0, probe_pretrained=0.9,
                              probe_random=0.5, n_groups=n_groups, method="probe-vs-random")
         lines.append(f"  {words}: {', '.join(candidates_for(decision.strategy, decision.alternatives))}")
-    n = MAX_CANDIDATES
-    lines.append(f"  successive halving on the {len(task.val)} validation examples: {n} candidates at 1/8 of their "
-                 f"epochs, the better half at 1/4, ... until one is left; then the winner is fitted fully")
+    lines.append(f"  successive halving on the {len(task.val)} validation examples: every candidate trains the first "
+                 f"third of its plan, the best by validation accuracy trains on to the end (no refit)")
     lines.append(f"  (freeze:K uses K = {half_freeze(n_groups).split(':')[1]}, the early half of {n_groups} layer groups)")
     return "\n".join(lines)
 
 
-def _try(pristine, task: TaskData, name: str, epochs: int, rung: int, spec: RunSpec, precision: str,
-         show_progress: bool) -> dict:
-    plan = strategies.plan(name, epochs, spec.strategy.lr)
-    torch.manual_seed(spec.train.seed)  # the same head initialisation for every candidate
-    model = TransferModel(copy.deepcopy(pristine), task.classes)
-    train_spec = spec.train.model_copy(update={"min_steps": FIRST_RUNG_MIN_STEPS * 2 ** rung})
-    t0 = time.perf_counter()
-    history = engine.run(model, task, plan, train_spec, precision, show_progress)
-    best = history.records[history.best_epoch]
-    return {"strategy": name, "epochs": epochs, "val_accuracy": round(best.val_accuracy, 4),
-            "val_loss": round(best.val_loss, 4), "best_epoch": history.best_epoch,
-            "seconds": round(time.perf_counter() - t0, 2)}
+def _capture_random() -> tuple:
+    """The global random streams training draws from (dropout, augmentation); the loaders shuffle with their own."""
+    return torch.get_rng_state(), np.random.get_state(), random.getstate()
+
+
+def _restore_random(state: tuple) -> None:
+    torch.set_rng_state(state[0])
+    np.random.set_state(state[1])
+    random.setstate(state[2])
 
 
 def _cost(plan, n_groups: int) -> float:
@@ -181,20 +223,7 @@ def _rungs_needed(n: int) -> int:
 
 
 def _keep(n: int) -> int:
-    return 1 if n <= 2 else math.ceil(n / 2)
-
-
-def _rung_epochs(plan, rung: int) -> int:
-    """An eighth of the plan's own epochs per phase at the first rung, doubled at every rung after."""
-    return max(1, round(max(p.epochs for p in plan.phases) * FIRST_RUNG_SHARE * 2 ** rung))
-
-
-def _rung_data(train: Examples, rung: int, n_rungs: int, seed: int) -> Examples:
-    """Half the training split at each earlier rung (at least MIN_RUNG_PER_CLASS per class); all of it at the last."""
-    share = 0.5 ** (n_rungs - 1 - rung)
-    n_classes = len(set(train.labels))
-    size = max(int(share * len(train)), MIN_RUNG_PER_CLASS * n_classes)
-    return train if size >= len(train) else stratified_subset(train, size, seed)
+    return max(1, math.ceil(n / HALVING))
 
 
 def _reason(result: Race) -> str:
@@ -213,4 +242,7 @@ def _reason(result: Race) -> str:
         words += f"; dropped on the way: {', '.join(dropped)}"
     if result.stopped_early:
         words += f"; the {result.budget} budget ran out, so this is the best so far"
+    if result.final:
+        words += (f"; trained on to the end of its plan, it reached {result.final['val_accuracy']:.3f} "
+                  f"validation accuracy")
     return words

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Iterator
 
 import numpy as np
 import torch
@@ -27,7 +28,7 @@ from .cache import embed
 from .history import EpochRecord, History
 from .progress import progress_bar
 
-__all__ = ["run"]
+__all__ = ["run", "steps"]
 
 EVAL_BATCH = 64
 
@@ -51,6 +52,16 @@ class _RawInputs(torch.utils.data.Dataset):
 def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
         show_progress: bool = True) -> History:
     """Train `model` in place by the plan; returns the per-epoch history. The best weights are kept."""
+    history = None
+    for _, history in steps(model, data, plan, spec, precision, show_progress):
+        pass
+    return history
+
+
+def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
+          show_progress: bool = True) -> Iterator[tuple[int, History]]:
+    """`run`, one epoch at a time: yields (phase number, history so far) after every epoch, and the final
+    history once the best weights are restored. A caller may stop early (auto races candidates this way)."""
     set_seed(spec.seed)
     n_groups = len(model.backbone.layer_groups())
     for phase in plan.phases:
@@ -71,8 +82,8 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
         # A few-shot set is a batch or two per epoch: each epoch passes over it `passes` times so that the
         # phase gets min_steps updates; validation and patience still count the plan's epochs.
         passes = max(1, math.ceil(spec.min_steps / (phase.epochs * len(loader))))
-        steps = max(1, phase.epochs * passes * len(loader))
-        scheduler = get_cosine_schedule_with_warmup(optimizer, int(phase.warmup * steps), steps)
+        total = max(1, phase.epochs * passes * len(loader))
+        scheduler = get_cosine_schedule_with_warmup(optimizer, int(phase.warmup * total), total)
         net, optimizer, loader = accelerator.prepare(net, optimizer, loader)
         if number == 0:
             _record(history, best, model, phase.name, 0, None, validate, time.perf_counter())
@@ -96,6 +107,7 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
                         advance(1)
             improved = _record(history, best, model, phase.name, len(history.records), float(np.mean(losses)),
                                validate, t0)
+            yield number, history
             stale = 0 if improved else stale + 1
             if stale >= spec.patience:
                 break
@@ -103,7 +115,7 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
     model.backbone.set_trainable(None)
     model.eval()
     history.seconds = time.perf_counter() - started
-    return history
+    yield len(plan.phases), history
 
 
 def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, number: int,
