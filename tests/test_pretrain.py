@@ -12,7 +12,11 @@ from accelerate.utils import set_seed
 import headstart
 from headstart import backbones
 from headstart.config import BackboneSpec
+from headstart.data import load_examples
+from headstart.data.splits import stratified_split
 from headstart.pretrain.contrastive import nt_xent
+from headstart.pretrain.supervised import VAL_FRACTION
+from headstart.train import embed
 from test_bad_input import one_error, run_cli
 
 ARCH = "timm:resnet10t:random"  # a small CNN from random init: seconds per epoch at 32 px
@@ -78,6 +82,14 @@ def test_supervised_backbone_carries_its_source_head_into_fit(tmp_path, digit_fo
     assert head is not None and head.classes == ["0", "1", "2", "3"]
     assert head.weight.shape == (4, pretrained.dim) and head.bias.shape == (4,)
     assert changed(start_weights(), pretrained.state_dict())
+    # The folder holds the best epoch's backbone (BatchNorm statistics included) and that epoch's head:
+    # together they score exactly the validation accuracy the summary reports.
+    precision = yaml.safe_load((out / "config.yaml").read_text())["pretrain"]["precision"]
+    _, val = stratified_split(load_examples(str(train)), VAL_FRACTION, 0)
+    features = embed(pretrained, val.inputs, 64, precision, False, pretrained.fingerprint())
+    predicted = [head.classes[i] for i in head.logits(features).argmax(1).tolist()]
+    accuracy = sum(p == y for p, y in zip(predicted, val.labels)) / len(val)
+    assert accuracy == pytest.approx(result.summary["best_val_accuracy"], abs=1e-6)
 
     code, output = run_cli("fit", train, "--test", test, "--backbone", out, "--strategy", "linear-probe",
                            "--epochs", "2", "--out", tmp_path / "run", "--quiet")

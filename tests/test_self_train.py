@@ -1,5 +1,6 @@
-"""self-train: pseudo-labels within the threshold and the cap, the pool's labels never reach training, a run that
-predict and evaluate reopen, Noisy Student on images, bad input through the real CLI, and builtin:brown."""
+"""self-train: the curriculum's class shares, the threshold and the cap, ties going to the student, the pool's
+labels never reaching training, a run that predict and evaluate reopen, Noisy Student on images, bad input through
+the real CLI, and builtin:brown."""
 
 from __future__ import annotations
 
@@ -16,17 +17,17 @@ from headstart import api
 from headstart.data import load_examples, zoo
 from headstart.data.splits import stratified_subset
 from headstart.model import TransferModel
-from headstart.semi import select_pseudo_labels
+from headstart.semi import select_curriculum, select_pseudo_labels
 from test_bad_input import one_error, run_cli
 
 ROUND_KEYS = {"round", "pseudo_labels", "n_pseudo", "pseudo_label_accuracy", "n_train", "val_accuracy", "val_loss",
               "test_accuracy", "seconds"}
-SUMMARY_KEYS = {"rounds", "best_round", "stopped", "threshold", "per_class_cap", "noise", "n_unlabeled",
-                "unlabeled_labels_known"}
-THRESHOLD, CAP = 0.9, 40
-# A few-shot linear probe at the default lr stays unsure of everything (no pseudo-label reaches 0.9): train it harder.
-TEXT_OPTIONS = dict(backbone="minilm-l6", strategy="linear-probe", max_length=32, lr=0.5, min_steps=100, rounds=2,
-                    threshold=THRESHOLD, per_class_cap=CAP, show_progress=False)
+SUMMARY_KEYS = {"rounds", "best_round", "stopped", "selection", "curriculum_step", "threshold", "per_class_cap",
+                "noise", "n_unlabeled", "unlabeled_labels_known"}
+CAP = 15
+# The default curriculum (25% of the pool per round, per class as in the labelled data), capped at 15 per class.
+TEXT_OPTIONS = dict(backbone="minilm-l6", strategy="linear-probe", max_length=32, lr=0.1, min_steps=100, rounds=3,
+                    per_class_cap=CAP, show_progress=False)
 
 
 def write_csv(path, texts, labels=None):
@@ -71,21 +72,48 @@ def test_rounds_json_has_the_documented_keys(text_run):
         assert record["n_pseudo"] == sum(record["pseudo_labels"].values()) > 0
         assert record["n_train"] == 36 + record["n_pseudo"]
         assert 0.5 < record["pseudo_label_accuracy"] <= 1  # better than chance on real reviews
-    best = summary["rounds"][summary["best_round"]]
-    assert best["val_accuracy"] == max(r["val_accuracy"] for r in summary["rounds"])
+        # Round r: r x 25% of 150 reviews, half per class (the labelled data is balanced), at most CAP per class.
+        assert all(n <= min(CAP, round(record["round"] * 0.25 * 75)) for n in record["pseudo_labels"].values())
+    # Each student is kept unless its validation accuracy drops; the first drop ends the rounds.
+    val = [r["val_accuracy"] for r in summary["rounds"]]
+    kept = summary["best_round"]
+    assert all(val[i + 1] >= val[i] for i in range(kept))
+    assert kept == len(val) - 1 or (val[kept + 1] < val[kept] and len(val) == kept + 2)
+    best = summary["rounds"][kept]
     assert text_run.metrics["best_round"] == summary["best_round"]
     assert text_run.metrics["accuracy"] == pytest.approx(best["test_accuracy"])
     config = (text_run.run_dir / "config.yaml").read_text()
-    assert "self_training:" in config and "per_class_cap: 40" in config
+    assert "self_training:" in config and f"per_class_cap: {CAP}" in config and "selection: curriculum" in config
     assert (text_run.run_dir / "self_training.png").stat().st_size > 1000
 
 
-def test_pseudo_labels_respect_the_threshold_and_the_cap(text_run, reviews):
-    for record in text_run.rounds[1:]:
-        assert max(record["pseudo_labels"].values()) <= CAP
-    # The selection itself, on the kept model's real probabilities for the pool.
+@pytest.fixture(scope="module")
+def pool_proba(text_run, reviews):
+    """The kept model's real probabilities for the unlabelled reviews."""
     pool = load_examples(str(reviews["unlabeled"]), labelled=False)
-    proba = text_run.model.predict_proba(pool.inputs, 64, "fp32")
+    return text_run.model.predict_proba(pool.inputs, 64, "fp32")
+
+
+def test_curriculum_takes_each_class_share_of_the_most_confident(pool_proba):
+    proba = pool_proba
+    predicted, confidence = proba.argmax(1), proba.max(1)
+    chosen = select_curriculum(proba, 0.5, [0.8, 0.2])  # 75 reviews: 60 for class 0, 15 for class 1
+    counts = np.bincount(chosen.targets, minlength=2)
+    assert list(counts) == [min(60, np.sum(predicted == 0)), min(15, np.sum(predicted == 1))]
+    for label in (0, 1):  # the most confident of the rows predicted as each class
+        dropped = predicted == label
+        dropped[chosen.index] = False
+        assert confidence[dropped].max(initial=0) <= chosen.confidence[chosen.targets == label].min()
+    assert np.array_equal(chosen.targets, predicted[chosen.index])
+    # A growing share only adds rows; the threshold and the cap narrow it.
+    assert set(chosen.index) <= set(select_curriculum(proba, 1.0, [0.8, 0.2]).index)
+    floor = float(np.median(confidence))
+    narrowed = select_curriculum(proba, 0.5, [0.8, 0.2], threshold=floor, per_class_cap=10)
+    assert np.all(narrowed.confidence >= floor) and np.all(np.bincount(narrowed.targets) <= 10)
+
+
+def test_pseudo_labels_respect_the_threshold_and_the_cap(pool_proba):
+    proba = pool_proba
     confident = proba.max(1) >= 0.6
     chosen = select_pseudo_labels(proba, 0.6, per_class_cap=10)
     assert np.all(chosen.confidence >= 0.6) and np.all(np.bincount(chosen.targets) <= 10)
@@ -96,6 +124,16 @@ def test_pseudo_labels_respect_the_threshold_and_the_cap(text_run, reviews):
         assert proba[dropped].max(initial=0) <= chosen.confidence[chosen.targets == label].min()
     uncapped = select_pseudo_labels(proba, 0.6)
     assert len(uncapped) == confident.sum() >= len(chosen)
+
+
+def test_a_pool_too_small_for_the_curriculum_keeps_the_teacher(reviews, tmp_path):
+    texts = load_examples(str(reviews["unlabeled"]), labelled=False).inputs[:2]
+    tiny = write_csv(tmp_path / "tiny.csv", texts)  # 25% of 2 reviews, half per class: none
+    result = headstart.self_train(str(reviews["train"]), str(tiny), str(reviews["test"]), out=tmp_path / "run",
+                                  **{**TEXT_OPTIONS, "rounds": 1})
+    assert result.best_round == 0 and len(result.rounds) == 1
+    stopped = json.loads((result.run_dir / "rounds.json").read_text())["stopped"]
+    assert "rounds to none per class; raise --curriculum-step or give more unlabelled data" in stopped
 
 
 def test_labels_of_the_unlabelled_data_never_reach_training(text_run, reviews, tmp_path):
@@ -139,13 +177,14 @@ def test_noisy_student_on_digits(digit_folders, unlabelled_digits, tmp_path):
     train, test = digit_folders
     result = headstart.self_train(str(train), str(unlabelled_digits), str(test), backbone="efficientnet-lite0",
                                   strategy="linear-probe", image_size=32, train_size=40, lr=0.1, min_steps=50,
-                                  rounds=1, threshold=0.5, noise=True, out=tmp_path / "run", show_progress=False)
+                                  rounds=1, selection="threshold", threshold=0.5, noise=True, out=tmp_path / "run",
+                                  show_progress=False)
     teacher, student = result.rounds
     assert teacher["n_train"] == 36 and student["n_pseudo"] > 0
     assert student["pseudo_label_accuracy"] is None  # no class folders: nothing to measure against
     assert student["n_train"] == 2 * (36 + student["n_pseudo"])  # one augmented copy of every training image
     config = (result.run_dir / "config.yaml").read_text()
-    assert "noise on:" in config and "noise_dropout: 0.5" in config
+    assert "noise on:" in config and "noise_dropout: 0.5" in config and "selection: threshold" in config
     # Dropout is a training-time noise: the saved model predicts without it, and reloads to the same numbers.
     images = load_examples(str(test)).inputs[:8]
     reloaded = TransferModel.load(result.run_dir / "model")
@@ -174,6 +213,8 @@ def test_feature_dropout_only_while_training():
     (["--threshold", "0"], "--threshold 0.0"),
     (["--rounds", "0"], "--rounds 0"),
     (["--per-class-cap", "0"], "--per-class-cap 0"),
+    (["--selection", "top-k"], "--selection 'top-k'"),
+    (["--curriculum-step", "1.5"], "--curriculum-step 1.5"),
 ])
 def test_bad_options_are_one_line(review_csvs, tmp_path, args, expected):
     train, _ = review_csvs

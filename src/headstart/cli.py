@@ -210,7 +210,9 @@ def self_train(
     backbone: str = typer.Option(..., "--backbone", help=help_for(BackboneSpec, "name")),
     strategy: str = typer.Option(..., "--strategy", help=help_for(StrategySpec, "name")),
     rounds: int = typer.Option(3, "--rounds", help=help_for(SelfTrainSpec, "rounds")),
-    threshold: float = typer.Option(0.9, "--threshold", help=help_for(SelfTrainSpec, "threshold")),
+    selection: str = typer.Option("curriculum", "--selection", help=help_for(SelfTrainSpec, "selection")),
+    curriculum_step: float = typer.Option(0.25, "--curriculum-step", help=help_for(SelfTrainSpec, "curriculum_step")),
+    threshold: Optional[float] = typer.Option(None, "--threshold", help=help_for(SelfTrainSpec, "threshold")),
     per_class_cap: Optional[int] = typer.Option(None, "--per-class-cap", help=help_for(SelfTrainSpec, "per_class_cap")),
     noise: bool = typer.Option(False, "--noise", help=help_for(SelfTrainSpec, "noise")),
     epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs")),
@@ -230,7 +232,8 @@ def self_train(
 ):
     """Self-training: a teacher pseudo-labels UNLABELED, students learn from both; the best round is saved as a run."""
     result = self_train_api(train, unlabeled, test, backbone=backbone, strategy=strategy, rounds=rounds,
-                            threshold=threshold, per_class_cap=per_class_cap, noise=noise, epochs=epochs, lr=lr,
+                            selection=selection, curriculum_step=curriculum_step, threshold=threshold,
+                            per_class_cap=per_class_cap, noise=noise, epochs=epochs, lr=lr,
                             batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
                             precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
                             on_bad_image=on_bad_image, out=out, overwrite=overwrite, show_progress=not quiet)

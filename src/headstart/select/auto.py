@@ -102,7 +102,8 @@ class _Entrant:
         """Train on until `share` of the plan's (weighted) epochs are done, or the plan ends; the score so far."""
         t0 = time.perf_counter()
         _restore_random(self.random)
-        while not self.finished and (self.done < share * self.total - 1e-9 or share >= 1):
+        target = self.total if share >= 1 else max(1, round(share * self.total))  # whole epochs, at least one
+        while not self.finished and self.done < target:
             phase, self.history = next(self.steps)
             self.finished = phase == len(self.plan.phases)  # the engine's last step: best weights restored
             self.done += 0.0 if self.finished else self.weights[phase]

