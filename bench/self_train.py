@@ -34,6 +34,7 @@ from headstart.evaluate.benefits import paired_difference  # noqa: E402
 SETS = {  # name: (source, backbone options, unlabelled pool size, test size)
     "rotten-tomatoes": ("builtin:rotten-tomatoes", {"backbone": "minilm-l6", "max_length": 64}, 1000, 500),
     "brown": ("builtin:brown", {"backbone": "minilm-l6", "max_length": 64}, 1000, 500),
+    "debates": ("builtin:debates", {"backbone": "minilm-l6", "max_length": 128}, None, 300),
     "digits": ("builtin:digits", {"backbone": "efficientnet-lite0", "image_size": 32}, None, 400),
 }
 SHOTS = 16
@@ -119,6 +120,8 @@ def main() -> None:
                 ["data", "variant", "teacher", "self-trained", "diff (points) [95% CI]", "p", "round-1 pseudo",
                  "their acc", "kept round per seed"], rows)
     name = "self_train" if args.selection == "curriculum" else f"self_train_{args.selection}"
+    if names != list(SETS):  # a partial run does not overwrite the full one
+        name += "_" + "_".join(n.replace("-", "_") for n in names)
     write_results(name, {"args": vars(args), "machine": machine(), "options": TRAIN, "shots": SHOTS,
                                  "summary": summaries, "per_seed": per_seed,
                                  "seconds": time.perf_counter() - started})

