@@ -11,7 +11,7 @@ accuracy) go on, and the last one left trains to the end of its plan. That model
 nothing is trained twice, so the race costs what the losers' first thirds cost. Epochs on cached frozen
 features count as free when a plan also trains the backbone, so a rung of lp-ft is its probe plus a third
 of its fine-tune. Each candidate keeps its own random streams while paused, so `fit --config` with the
-winner reproduces auto's model. When the time budget is spent, the best so far wins. The test split is
+winner reproduces auto's model (exactly in fp32; in bf16 up to rounding, see the README). When the time budget is spent, the best so far wins. The test split is
 never looked at.
 """
 
@@ -70,7 +70,7 @@ class Race:
         return [f"strategy: --strategy auto (budget {self.budget}) raced {', '.join(self.candidates)} on the "
                 f"validation split in {self.seconds:.0f} s and chose {self.winner}: {self.reason} (see {AUTO_FILE})",
                 f"advice: {self.advice['quadrant']} -> {self.advice['strategy']}",
-                f"fit --config reruns {self.winner} directly, without racing again, and gives the same model"]
+                f"fit --config reruns {self.winner} directly, without racing again"]
 
 
 def candidates_for(advice_strategy: str, alternatives: list[str]) -> list[str]:
