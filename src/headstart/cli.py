@@ -36,6 +36,21 @@ except ImportError:  # older typer runs on click itself
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="headstart: reuse a pretrained model on your small data set, and prove it helped.")
 
+# Options that mean the same in every command that has them: declared once, shared by the commands.
+QUIET = typer.Option(False, "--quiet", help="No progress bars.")
+TEST = typer.Option(None, "--test", help=help_for(DataSpec, "test"))
+EPOCHS = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs"))
+LR = typer.Option(None, "--lr", help=help_for(StrategySpec, "lr"))
+BATCH_SIZE = typer.Option(32, "--batch-size", help=help_for(TrainSpec, "batch_size"))
+IMAGE_SIZE = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size"))
+MAX_LENGTH = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length"))
+WEIGHTS = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights"))
+PRECISION = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision"))
+SEED = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed"))
+MIN_STEPS = typer.Option(0, "--min-steps", help=help_for(TrainSpec, "min_steps"))
+TRAIN_SIZE = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size"))
+ON_BAD_IMAGE = typer.Option("skip", "--on-bad-image", help=help_for(DataSpec, "on_bad_image"))
+
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     console.print(Text.assemble(("warning:", "yellow"), " ", str(message)), highlight=False, soft_wrap=True)
@@ -44,26 +59,26 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 @app.command()
 def fit(
     train: Optional[str] = typer.Argument(None, help=help_for(DataSpec, "train")),
-    test: Optional[str] = typer.Option(None, "--test", help=help_for(DataSpec, "test")),
+    test: Optional[str] = TEST,
     backbone: Optional[str] = typer.Option(None, "--backbone", help=help_for(BackboneSpec, "name")),
     strategy: str = typer.Option("linear-probe", "--strategy", help=help_for(StrategySpec, "name")),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs")),
-    lr: Optional[float] = typer.Option(None, "--lr", help=help_for(StrategySpec, "lr")),
+    epochs: Optional[int] = EPOCHS,
+    lr: Optional[float] = LR,
     budget: Optional[str] = typer.Option(None, "--budget", help=help_for(StrategySpec, "budget")),
-    batch_size: int = typer.Option(32, "--batch-size", help=help_for(TrainSpec, "batch_size")),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
-    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
-    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
-    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision")),
-    seed: int = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed")),
-    min_steps: int = typer.Option(0, "--min-steps", help=help_for(TrainSpec, "min_steps")),
-    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size")),
-    on_bad_image: str = typer.Option("skip", "--on-bad-image", help=help_for(DataSpec, "on_bad_image")),
+    batch_size: int = BATCH_SIZE,
+    image_size: Optional[int] = IMAGE_SIZE,
+    max_length: int = MAX_LENGTH,
+    weights: Optional[str] = WEIGHTS,
+    precision: Optional[str] = PRECISION,
+    seed: int = SEED,
+    min_steps: int = MIN_STEPS,
+    train_size: Optional[int] = TRAIN_SIZE,
+    on_bad_image: str = ON_BAD_IMAGE,
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a run's config.yaml; other options are ignored."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (phases, groups, learning rates) and stop."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
 ):
     """Train a pretrained backbone with a new head on TRAIN, test it, and save a run directory."""
     if config is not None:
@@ -94,7 +109,7 @@ def evaluate(
     run_dir: Path = typer.Argument(..., help="A run directory written by 'headstart fit'."),
     test: str = typer.Argument(..., help="Labelled test data: image folder, .csv/.jsonl, or builtin:NAME."),
     output: Optional[Path] = typer.Option(None, "--output", help="Write the metrics as JSON here."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
 ):
     """Test a saved run on labelled data: accuracy, macro-F1, per-class P/R/F1, confusion matrix."""
     metrics = api.evaluate(run_dir, test, output, show_progress=not quiet)
@@ -108,7 +123,7 @@ def predict(
     run_dir: Path = typer.Argument(..., help="A run directory written by 'headstart fit'."),
     inputs: str = typer.Argument(..., metavar="INPUT", help="Images (a folder) or texts (.csv/.jsonl with a 'text' column)."),
     output: Optional[Path] = typer.Option(None, "--output", help="CSV to write (input,label,score); default: print it."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
 ):
     """Label new inputs with a saved run: one row per input with the label and its probability."""
     predictions = api.predict(run_dir, inputs, output, show_progress=not quiet)
@@ -131,16 +146,16 @@ def compare(
     seeds: Optional[int] = typer.Option(None, "--seeds", help="Repeat a stratified 80/20 hold-out with N seeds "
                                         "(default 3 when --folds is not given)."),
     shots: str = typer.Option("all", "--shots", help="Labelled examples per class to train with, e.g. 8,32,128,all."),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs")),
-    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size")),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
-    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
-    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
-    batch_size: int = typer.Option(32, "--batch-size", help=help_for(TrainSpec, "batch_size")),
-    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision")),
+    epochs: Optional[int] = EPOCHS,
+    train_size: Optional[int] = TRAIN_SIZE,
+    image_size: Optional[int] = IMAGE_SIZE,
+    max_length: int = MAX_LENGTH,
+    weights: Optional[str] = WEIGHTS,
+    batch_size: int = BATCH_SIZE,
+    precision: Optional[str] = PRECISION,
     out: Path = typer.Option(Path("runs/compare"), "--out", help="Folder for report.html, summary.json and plots."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the comparison succeeded."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
 ):
     """Prove the transfer: every strategy against scratch and a classical baseline, on the same splits."""
     summary = compare_strategies(
@@ -170,9 +185,9 @@ def pretrain(
     mask_prob: float = typer.Option(0.15, "--mask-prob", help=help_for(PretrainSpec, "mask_prob")),
     temperature: float = typer.Option(0.1, "--temperature", help=help_for(PretrainSpec, "temperature")),
     strategy: Optional[str] = typer.Option(None, "--strategy", help=help_for(PretrainSpec, "strategy")),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
-    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
-    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
+    image_size: Optional[int] = IMAGE_SIZE,
+    max_length: int = MAX_LENGTH,
+    weights: Optional[str] = WEIGHTS,
     train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(PretrainSpec, "train_size")),
     precision: Optional[str] = typer.Option(None, "--precision", help=help_for(PretrainSpec, "precision")),
     seed: int = typer.Option(0, "--seed", help=help_for(PretrainSpec, "seed")),
@@ -180,7 +195,7 @@ def pretrain(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once pretraining succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a backbone folder's config.yaml; other "
                                           "options are ignored."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
 ):
     """Pretrain a backbone on your own data (supervised, mlm or contrastive); reuse it as fit --backbone OUT."""
     if config is not None:
@@ -206,7 +221,7 @@ def pretrain(
 def self_train(
     train: str = typer.Argument(..., help=help_for(DataSpec, "train")),
     unlabeled: str = typer.Option(..., "--unlabeled", help=help_for(SelfTrainSpec, "unlabeled")),
-    test: Optional[str] = typer.Option(None, "--test", help=help_for(DataSpec, "test")),
+    test: Optional[str] = TEST,
     backbone: str = typer.Option(..., "--backbone", help=help_for(BackboneSpec, "name")),
     strategy: str = typer.Option(..., "--strategy", help=help_for(StrategySpec, "name")),
     rounds: int = typer.Option(3, "--rounds", help=help_for(SelfTrainSpec, "rounds")),
@@ -215,20 +230,20 @@ def self_train(
     threshold: Optional[float] = typer.Option(None, "--threshold", help=help_for(SelfTrainSpec, "threshold")),
     per_class_cap: Optional[int] = typer.Option(None, "--per-class-cap", help=help_for(SelfTrainSpec, "per_class_cap")),
     noise: bool = typer.Option(False, "--noise", help=help_for(SelfTrainSpec, "noise")),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs")),
-    lr: Optional[float] = typer.Option(None, "--lr", help=help_for(StrategySpec, "lr")),
-    batch_size: int = typer.Option(32, "--batch-size", help=help_for(TrainSpec, "batch_size")),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
-    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
-    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
-    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision")),
-    seed: int = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed")),
-    min_steps: int = typer.Option(0, "--min-steps", help=help_for(TrainSpec, "min_steps")),
-    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size")),
-    on_bad_image: str = typer.Option("skip", "--on-bad-image", help=help_for(DataSpec, "on_bad_image")),
+    epochs: Optional[int] = EPOCHS,
+    lr: Optional[float] = LR,
+    batch_size: int = BATCH_SIZE,
+    image_size: Optional[int] = IMAGE_SIZE,
+    max_length: int = MAX_LENGTH,
+    weights: Optional[str] = WEIGHTS,
+    precision: Optional[str] = PRECISION,
+    seed: int = SEED,
+    min_steps: int = MIN_STEPS,
+    train_size: Optional[int] = TRAIN_SIZE,
+    on_bad_image: str = ON_BAD_IMAGE,
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-self-train-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
 ):
     """Self-training: a teacher pseudo-labels UNLABELED, students learn from both; the best round is saved as a run."""
     result = self_train_api(train, unlabeled, test, backbone=backbone, strategy=strategy, rounds=rounds,
@@ -260,7 +275,7 @@ def rank_backbones(
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for rank.json, rank.png and config.yaml; "
                                        "default: print the table only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the ranking succeeded."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
 ):
     """Rank candidate backbones for TRAIN before training: LogME, H-score, LEEP, NCE from frozen features."""
     started = time.perf_counter()
@@ -291,15 +306,15 @@ def advise(
     source: Optional[str] = typer.Option(None, "--source", help="A sample of what the backbone was trained on "
                                          "(same forms as TRAIN, labels not needed): similarity becomes the domain "
                                          "distance to it. Default: pretrained against random features."),
-    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size")),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size")),
-    max_length: int = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length")),
-    weights: Optional[str] = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights")),
-    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision")),
-    seed: int = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed")),
+    train_size: Optional[int] = TRAIN_SIZE,
+    image_size: Optional[int] = IMAGE_SIZE,
+    max_length: int = MAX_LENGTH,
+    weights: Optional[str] = WEIGHTS,
+    precision: Optional[str] = PRECISION,
+    seed: int = SEED,
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for advice.json and advice.png; default: print only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the advice succeeded."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bars."),
+    quiet: bool = QUIET,
 ):
     """Which strategy suits TRAIN: labels per class x similarity to the pretraining -> a quadrant -> a strategy."""
     advice = advise_api(train, backbone=backbone, source=source, train_size=train_size, image_size=image_size,
