@@ -87,16 +87,15 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
     out = Path(out) if out is not None else default_run_dir(spec.backbone.name, spec.strategy.name)
     data_paths = [p for p in (spec.data.train, spec.data.test) if p and not p.startswith("builtin:")]
     check_out(out, overwrite, keep=data_paths)  # before any work, so a clash costs nothing
+    data = load_task(spec.data, spec.train.seed)
     race = trained = None
     if spec.strategy.name == AUTO:  # not a plan: race the plausible plans; the winner comes back trained
-        spec, race, trained = resolve_auto(spec, show_progress)
+        spec, race, trained = resolve_auto(spec, data, show_progress)
+        data.notes.extend(race.notes())
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)
     spec.headstart_version = __version__
-
-    data = load_task(spec.data, spec.train.seed)
-    data.notes.extend(race.notes() if race else [])
     model, history = trained or _train(spec, plan, data, show_progress)
 
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)

@@ -1,6 +1,6 @@
 """--strategy auto: advise, then race the plausible strategies through the engine and keep the best.
 
-    spec, race, (model, history) = resolve_auto(spec)   # what fit_spec does for --strategy auto
+    spec, race, (model, history) = resolve_auto(spec, task)   # what fit_spec does for --strategy auto
     race.winner, race.to_dict()["rungs"]
 
 auto is not a plan. It sits above the engine (like `compare`): the advice picks at most three candidates
@@ -166,10 +166,10 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
     return result, winner.model, winner.history
 
 
-def resolve_auto(spec: RunSpec, show_progress: bool = True) -> tuple[RunSpec, Race, tuple[TransferModel, History]]:
-    """fit's --strategy auto: advise on the training split, race the candidates; the winner's spec, the race, and
-    the winner's model and history, trained to the end of its plan."""
-    task = load_task(spec.data, spec.train.seed)
+def resolve_auto(spec: RunSpec, task: TaskData, show_progress: bool = True) -> tuple[RunSpec, Race,
+                                                                                     tuple[TransferModel, History]]:
+    """fit's --strategy auto on the task fit loaded: advise on its training split, race the candidates; the
+    winner's spec, the race, and the winner's model and history, trained to the end of its plan."""
     advice = advise_examples(task.train, spec.backbone, None, resolve_precision(spec.train.precision),
                              spec.train.seed, show_progress)
     engine.progress.console.print(f"auto: {advice.reason}", highlight=False)
