@@ -7,7 +7,7 @@ genre subsets with MiniLM), in the same run:
   validation) and a separate stratified test set of 1,000 (MNIST: from its official test part), so that a
   point of test accuracy is 10 examples, not one;
 - hindsight: every strategy `compare` tries by default (scratch, linear-probe, freeze:K with K half
-  the layer groups, full, lp-ft) fitted fully by `headstart.fit` with its own default epochs, one seed,
+  the layer groups, full, lp-ft) fitted fully by `headstart.fit` with its own default epochs, one seed (`--seed`),
   the same split; the best test accuracy is the best in hindsight;
 - auto: `headstart.fit(strategy="auto")` on the same split: advise, race, and the winner trained on.
 
@@ -52,22 +52,22 @@ def cpu_seconds() -> float:
     return t.user + t.system
 
 
-def write_split(task: dict, folder: Path, train_size: int, test_size: int) -> tuple[str, str]:
+def write_split(task: dict, folder: Path, train_size: int, test_size: int, seed: int) -> tuple[str, str]:
     """A stratified training sample and a disjoint stratified test set, written as a user has them."""
     data = load_examples(task["source"])
     if task["test"] is None:
-        rest, test = stratified_split(data, test_size / len(data), 0)
+        rest, test = stratified_split(data, test_size / len(data), seed)
     else:
-        rest, test = data, stratified_subset(load_examples(task["test"]), test_size, 0)
-    train = stratified_subset(rest, train_size, 0)
+        rest, test = data, stratified_subset(load_examples(task["test"]), test_size, seed)
+    train = stratified_subset(rest, train_size, seed)
     return write_labelled(folder, "train", train), write_labelled(folder, "test", test)
 
 
-def timed_fit(folder: Path, name: str, task: dict, split: tuple[str, str], **options) -> dict:
+def timed_fit(folder: Path, name: str, task: dict, split: tuple[str, str], seed: int, **options) -> dict:
     keys = ("backbone", "image_size", "max_length")
     before = cpu_seconds()
     with Stopwatch() as clock:
-        run = headstart.fit(*split, **{k: task[k] for k in keys if k in task}, out=folder / name, seed=0,
+        run = headstart.fit(*split, **{k: task[k] for k in keys if k in task}, out=folder / name, seed=seed,
                             show_progress=False, **options)
     return {"strategy": run.plan.strategy, "test_accuracy": run.metrics["accuracy"], "cpu_seconds": cpu_seconds() - before,
             "wall_seconds": clock.seconds, "other_processes_cpu": clock.others, "run_dir": run.run_dir}
@@ -77,19 +77,21 @@ def bench_task(task: dict, args) -> dict | None:
     with tempfile.TemporaryDirectory(prefix="bench-choose-") as tmp:
         folder = Path(tmp)
         try:
-            split = write_split(task, folder, args.train_size, args.test_size)
+            split = write_split(task, folder, args.train_size, args.test_size, args.seed)
         except HeadstartError as err:  # e.g. builtin:brown not installed
             print(f"skipping {task['task']}: {err}")
             return None
         with cold_cache():
-            auto = timed_fit(folder, "auto", task, split, strategy="auto", budget=args.budget, epochs=args.epochs)
+            auto = timed_fit(folder, "auto", task, split, args.seed, strategy="auto", budget=args.budget,
+                             epochs=args.epochs)
         race = json.loads((auto.pop("run_dir") / "auto.json").read_text())
         advice = race["advice"]
         names = ["scratch", "linear-probe", f"freeze:{advice['n_groups'] // 2}", "full", "lp-ft"]
         every = {}
         with cold_cache():
             for name in names:
-                every[name] = timed_fit(folder, name.replace(":", "-"), task, split, strategy=name, epochs=args.epochs)
+                every[name] = timed_fit(folder, name.replace(":", "-"), task, split, args.seed, strategy=name,
+                                        epochs=args.epochs)
                 every[name].pop("run_dir")
     best = max(every, key=lambda n: every[n]["test_accuracy"])
     total_cpu = sum(r["cpu_seconds"] for r in every.values())
@@ -108,6 +110,7 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=[t["task"] for t in TASKS])
     parser.add_argument("--train-size", type=int, default=TRAIN_SIZE)
     parser.add_argument("--test-size", type=int, default=TEST_SIZE)
+    parser.add_argument("--seed", type=int, default=0, help="the split's and every fit's seed")
     parser.add_argument("--quick", action="store_true", help="digits and reviews, 150 examples, 2 epochs: a smoke run")
     args = parser.parse_args()
     tasks = [dict(t) for t in TASKS if t["task"] in args.tasks]
@@ -134,7 +137,8 @@ def main() -> None:
               f"{sum(r['compute_share'] for r in results) / len(results):.2f} (target <= 0.33)")
     check_quiet([r["auto"]["other_processes_cpu"] for r in results] +
                 [e["other_processes_cpu"] for r in results for e in r["every"].values()], limit=0.5)
-    write_results("choose", {"args": vars(args), "machine": machine(), "results": results})
+    write_results("choose" if args.seed == 0 else f"choose_seed{args.seed}",
+                  {"args": vars(args), "machine": machine(), "results": results})
 
 
 if __name__ == "__main__":

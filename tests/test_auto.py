@@ -8,7 +8,7 @@ import yaml
 
 from headstart import api
 from headstart.data import load_task
-from headstart.select.auto import MAX_CANDIDATES, candidates_for, race
+from headstart.select.auto import MAX_CANDIDATES, candidates_for, mcnemar_p, race
 from test_bad_input import one_error, run_cli
 
 IMAGE = ("--backbone", "efficientnet-lite0", "--image-size", "32", "--quiet")
@@ -80,9 +80,35 @@ def test_the_race_drops_a_dominated_strategy(digit_folders):
     spec = api.run_spec(str(train), str(test), backbone="efficientnet-lite0", image_size=32, strategy="auto",
                         epochs=3, batch_size=8)
     task = load_task(spec.data, spec.train.seed)
-    result, _, _ = race(task, spec, ["scratch", "linear-probe"], show_progress=False)
-    scores = {e["strategy"]: e["val_accuracy"] for e in result.rungs[0]["results"]}
+    # Even where the advice points at the loser, so that it is the prior, the lead is too large to be chance.
+    result, _, _ = race(task, spec, ["scratch", "linear-probe"], {"strategy": "scratch"}, show_progress=False)
+    (rung,) = result.rungs
+    scores = {e["strategy"]: e["val_accuracy"] for e in rung["results"]}
     assert result.winner == "linear-probe" and scores["scratch"] < scores["linear-probe"] - 0.2
+    test = rung["prior"]["challengers"]["linear-probe"]
+    assert rung["prior"]["leader"] == "linear-probe" and test["p"] < 0.05
+    assert test["right_where_advised_wrong"] > test["wrong_where_advised_right"]
+    assert "beat the advised scratch significantly" in result.reason
+
+
+def test_the_advised_strategy_keeps_the_lead_unless_a_challenger_is_significantly_better(digit_folders):
+    # McNemar's exact test by hand: 7 of 8 disagreements won is (8 + 1) / 2^8; 3 of 5 is (10 + 5 + 1) / 2^5.
+    assert mcnemar_p(7, 1) == 9 / 256 and mcnemar_p(3, 2) == 16 / 32 and mcnemar_p(0, 0) == 1
+    # Two strategies so close on the digits that neither is significantly better: whichever is advised wins.
+    train, test = digit_folders
+    spec = api.run_spec(str(train), str(test), backbone="efficientnet-lite0", image_size=32, strategy="auto",
+                        epochs=3, batch_size=8)
+    task = load_task(spec.data, spec.train.seed)
+    behind = []
+    for advised in ("linear-probe", "lp-ft"):
+        result, _, _ = race(task, spec, ["linear-probe", "lp-ft"], {"strategy": advised}, show_progress=False)
+        assert result.winner == advised, result.reason
+        prior = result.rungs[0].get("prior")  # recorded where the advised one scored lower
+        if prior:
+            behind.append(advised)
+            assert prior["leader"] == advised and all(t["p"] >= 0.05 for t in prior["challengers"].values())
+            assert "kept the lead" in result.reason and "McNemar p" in result.reason
+    assert len(behind) == 1  # one of the two scored lower and still won: the prior decided
 
 
 def test_candidates_follow_the_advice():

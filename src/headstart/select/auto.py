@@ -7,12 +7,15 @@ auto is not a plan. It sits above the engine (like `compare`): the advice picks 
 (the advised strategy, the cheap linear probe, and LP-FT, which starts from that probe; scratch only where
 the advice points at it). Successive halving (Jamieson & Talwalkar, 2016) with paused training, as in Hyperband and
 ASHA: every candidate trains the first third of its own plan, the best third of them (by validation
-accuracy) go on, and the last one left trains to the end of its plan. That model is the run's model:
-nothing is trained twice, so the race costs what the losers' first thirds cost. Epochs on cached frozen
-features count as free when a plan also trains the backbone, so a rung of lp-ft is its probe plus a third
-of its fine-tune. Each candidate keeps its own random streams while paused, so `fit --config` with the
-winner reproduces auto's model (exactly in fp32; in bf16 up to rounding, see the README). When the time budget is spent, the best so far wins. The test split is
-never looked at.
+accuracy) go on, and the last one left trains to the end of its plan. The advice is the prior: a few-shot
+validation split is small (50 examples: one is 2 points), so the advised strategy keeps the lead unless a
+challenger is right significantly more often where the two disagree (McNemar's exact test, one-sided,
+p < 0.05; Dietterich, 1998). The winner's model is the run's model: nothing is trained twice, so the race
+costs what the losers' first thirds cost. Epochs on cached frozen features count as free when a plan also
+trains the backbone, so a rung of lp-ft is its probe plus a third of its fine-tune. Each candidate keeps its
+own random streams while paused, so `fit --config` with the winner reproduces auto's model (exactly in fp32;
+in bf16 up to rounding, see the README). When the time budget is spent, the leader so far wins. The test
+split is never looked at.
 """
 
 from __future__ import annotations
@@ -36,14 +39,17 @@ from ..train import History
 from ._rule import SMALL_BELOW, half_freeze, recommend
 from .advise import advise_examples
 
-__all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "race", "resolve_auto", "describe_auto"]
+__all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "mcnemar_p", "race", "resolve_auto",
+           "describe_auto"]
 
 AUTO = "auto"
 AUTO_FILE = "auto.json"
 DEFAULT_BUDGET = "10m"
 MAX_CANDIDATES = 3
 HALVING = 3   # keep the best third at every rung, and a rung trains a third of what the next one does (eta = 3)
-METRIC = "best validation accuracy (ties: lower validation loss, then the cheaper strategy)"
+PRIOR_ALPHA = 0.05  # a challenger displaces the advised strategy only at this significance
+METRIC = ("best validation accuracy (ties: lower validation loss, then the cheaper strategy); the advised strategy "
+          f"leads unless a challenger beats it on McNemar's exact one-sided test at p < {PRIOR_ALPHA}")
 
 
 @dataclass
@@ -134,6 +140,7 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
     alive = sorted(candidates, key=lambda n: (_cost(plans[n], n_groups), candidates.index(n)))
     result = Race(budget, parse_budget(budget), list(alive), advice or {})
     n_rungs = _rungs_needed(len(alive))
+    advised = (advice or {}).get("strategy")
     started, latest = time.perf_counter(), {}
     for rung in range(n_rungs):
         share = HALVING ** -(n_rungs - rung)
@@ -150,11 +157,11 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
             latest[name] = (entry["val_accuracy"], -entry["val_loss"], -alive.index(name))
         if result.stopped_early:
             break
-        ranked = sorted(alive, key=lambda n: latest[n], reverse=True)
+        ranked = _rank(alive, latest, entrants, advised, record)
         alive = [n for n in alive if n in ranked[:_keep(len(alive))]]  # survivors stay in cheap-first order
         record["kept"] = list(alive)
-    # The last rung's best; when the budget ran out, the best-scored of those still in the race.
-    result.winner = max((n for n in alive if n in latest), key=lambda n: latest[n])
+    # The last rung's leader; when the budget ran out, the leader among those scored so far.
+    result.winner = _rank([n for n in alive if n in latest], latest, entrants, advised, result.rungs[-1])[0]
     for name, entrant in entrants.items():
         if name != result.winner:
             entrant.drop()
@@ -195,7 +202,9 @@ def describe_auto(spec: RunSpec) -> str:
                              probe_random=0.5, n_groups=n_groups, method="probe-vs-random")
         lines.append(f"  {words}: {', '.join(candidates_for(decision.strategy, decision.alternatives))}")
     lines.append(f"  successive halving on the {len(task.val)} validation examples: every candidate trains the first "
-                 f"third of its plan, the best by validation accuracy trains on to the end (no refit)")
+                 f"third of its plan, the best by validation accuracy trains on to the end (no refit); the advised "
+                 f"strategy (the first) keeps the lead unless another beats it significantly "
+                 f"(McNemar p < {PRIOR_ALPHA})")
     lines.append(f"  (freeze:K uses K = {half_freeze(n_groups).split(':')[1]}, the early half of {n_groups} layer groups)")
     return "\n".join(lines)
 
@@ -216,6 +225,31 @@ def _cost(plan, n_groups: int) -> float:
     return sum(p.epochs * (1 + (n_groups - p.train_from) / n_groups) for p in plan.phases if p.train_from is not None)
 
 
+def _rank(names: list[str], latest: dict, entrants: dict, advised: str | None, record: dict) -> list[str]:
+    """Best first by validation score, except that the advised strategy leads unless a challenger scored above it
+    is significantly better on the same validation examples; the test is written into the rung's record."""
+    ranked = sorted(names, key=lambda n: latest[n], reverse=True)
+    if advised not in ranked or ranked[0] == advised or len(ranked) < 2:
+        return ranked
+    mine = entrants[advised].history.best_val_correct
+    tests = {}
+    for name in ranked[:ranked.index(advised)]:
+        theirs = entrants[name].history.best_val_correct
+        wins, losses = int((theirs & ~mine).sum()), int((mine & ~theirs).sum())
+        tests[name] = {"right_where_advised_wrong": wins, "wrong_where_advised_right": losses,
+                       "p": round(mcnemar_p(wins, losses), 4)}
+    leader = next((n for n in ranked if n in tests and tests[n]["p"] < PRIOR_ALPHA), advised)
+    record["prior"] = {"advised": advised, "alpha": PRIOR_ALPHA, "challengers": tests, "leader": leader}
+    return [leader] + [n for n in ranked if n != leader]
+
+
+def mcnemar_p(wins: int, losses: int) -> float:
+    """One-sided exact McNemar test: the chance of `wins` or more of the wins + losses disagreements going the
+    challenger's way if both were equally good (a sign test on the examples where they disagree)."""
+    n = wins + losses
+    return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
+
+
 def _rungs_needed(n: int) -> int:
     rungs = 0
     while n > 1:
@@ -231,12 +265,21 @@ def _reason(result: Race) -> str:
     last = [r for r in result.rungs if r["results"]][-1]
     scores = sorted(last["results"], key=lambda e: (e["val_accuracy"], -e["val_loss"]), reverse=True)
     best = next(e for e in scores if e["strategy"] == result.winner)
-    words = f"{result.winner} had the best validation accuracy at rung {last['rung'] + 1} ({best['val_accuracy']:.3f}"
     others = [e for e in scores if e["strategy"] != result.winner]
     versus = ", ".join(f"{e['strategy']} {e['val_accuracy']:.3f}" for e in others)
-    words += f" against {versus})" if others else ")"
-    if any(e["val_accuracy"] == best["val_accuracy"] for e in others):
-        words += f", the tie broken by its lower validation loss ({best['val_loss']:.3f}) or its lower cost"
+    prior = last.get("prior")
+    rung, score = last["rung"] + 1, f"{best['val_accuracy']:.3f}"
+    if prior is None:
+        words = f"{result.winner} had the best validation accuracy at rung {rung} ({score}"
+        words += f" against {versus})" if others else ")"
+        if any(e["val_accuracy"] == best["val_accuracy"] for e in others):
+            words += f", the tie broken by its lower validation loss ({best['val_loss']:.3f}) or its lower cost"
+    elif prior["leader"] == prior["advised"]:
+        words = (f"{result.winner}, the advised strategy, kept the lead at rung {rung} ({score} against {versus}): "
+                 f"no higher score was a significant lead ({_tests(prior)})")
+    else:
+        words = (f"{result.winner} beat the advised {prior['advised']} significantly at rung {rung} "
+                 f"({score} against {versus}; {_tests(prior)})")
     dropped = [f"{e['strategy']} ({e['val_accuracy']:.3f}) at rung {r['rung'] + 1}" for r in result.rungs
                if "kept" in r and r is not last for e in r["results"] if e["strategy"] not in r["kept"]]
     if dropped:
@@ -247,3 +290,9 @@ def _reason(result: Race) -> str:
         words += (f"; trained on to the end of its plan, it reached {result.final['val_accuracy']:.3f} "
                   f"validation accuracy")
     return words
+
+
+def _tests(prior: dict) -> str:
+    return "; ".join(f"{name} right on {t['right_where_advised_wrong']} example(s) where {prior['advised']} was wrong "
+                     f"and wrong on {t['wrong_where_advised_right']} where it was right, McNemar p = {t['p']:.3f}"
+                     for name, t in prior["challengers"].items())

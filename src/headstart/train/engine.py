@@ -144,10 +144,12 @@ def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
     return groups
 
 
-def _scores(logits: torch.Tensor, targets: np.ndarray) -> tuple[float, float]:
+def _scores(logits: torch.Tensor, targets: np.ndarray) -> tuple[float, float, np.ndarray]:
+    """Validation accuracy, loss, and which examples were right (auto compares candidates example by example)."""
     logits = logits.float()
     y = torch.from_numpy(targets)
-    return float((logits.argmax(-1) == y).float().mean()), float(F.cross_entropy(logits, y))
+    correct = logits.argmax(-1) == y
+    return float(correct.float().mean()), float(F.cross_entropy(logits, y)), correct.numpy()
 
 
 @torch.no_grad()
@@ -163,12 +165,12 @@ def _validate_raw(model: TransferModel, examples: Examples, targets: np.ndarray,
 def _record(history, best, model, phase, epoch, train_loss, validate, t0) -> bool:
     """Validate, append an epoch record, and keep the weights if they are the best so far."""
     with torch.no_grad():
-        accuracy, loss = validate()
+        accuracy, loss, correct = validate()
     history.records.append(EpochRecord(phase, epoch, accuracy, loss, train_loss, time.perf_counter() - t0))
     # Only trained weights compete: epoch 0 (before training) is recorded, never restored.
     better = train_loss is not None and (
         accuracy > best["accuracy"] or (accuracy == best["accuracy"] and loss < best["loss"]))
     if better:
         best.update(accuracy=accuracy, loss=loss, state={k: v.detach().clone() for k, v in model.state_dict().items()})
-        history.best_epoch, history.best_val_accuracy = epoch, accuracy
+        history.best_epoch, history.best_val_accuracy, history.best_val_correct = epoch, accuracy, correct
     return better

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 
 @dataclass
 class EpochRecord:
@@ -25,6 +27,7 @@ class History:
     best_val_accuracy: float = 0.0
     seconds: float = 0.0
     cached_phases: list[str] = field(default_factory=list)
+    best_val_correct: np.ndarray | None = field(default=None, repr=False)  # per validation example, at best_epoch
 
     def learning_curve(self) -> list[float]:
         return [r.val_accuracy for r in self.records]
