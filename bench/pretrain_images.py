@@ -18,7 +18,7 @@ same architecture from random weights? Everything runs through the public API, o
     backbone and the same architecture from random weights (and, for reference, ImageNet's
     EfficientNet-Lite0 at the same 32 px).
 
-    python bench/pretrain_images.py [--quick] [--part supervised|contrastive|all] [--seeds 3]
+    python bench/pretrain_images.py [--quick] [--part supervised|contrastive|all] [--seeds 5]
 
 --part supervised (or contrastive) reruns one part and keeps the other part's figures from the
 existing bench/results/pretrain_images.json (the JSON says which part ran when, in "parts_run").
@@ -160,7 +160,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Fewer seeds, images and epochs: a smoke run.")
     parser.add_argument("--part", choices=("supervised", "contrastive", "all"), default="all",
                         help="Run one part; the other part's figures are kept from the existing results JSON.")
-    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--seeds", type=int, default=5, help="paired seeds per case (the README figures use 5)")
     parser.add_argument("--source-epochs", type=int, default=10, help="supervised on digits 0-4")
     parser.add_argument("--mnist-source", type=int, default=5000, help="supervised: MNIST 0-4 training images")
     parser.add_argument("--mnist-source-epochs", type=int, default=5)
