@@ -149,6 +149,20 @@ def test_labels_of_the_unlabelled_data_never_reach_training(text_run, reviews, t
     assert all(torch.equal(state[k], other[k]) for k in state)
 
 
+def test_config_reruns_the_same_rounds(text_run, reviews, tmp_path):
+    again = tmp_path / "again"
+    code, output = run_cli("self-train", "--config", text_run.run_dir / "config.yaml", "--out", again, "--quiet")
+    assert code == 0, output
+    first, second = (json.loads((run / "rounds.json").read_text()) for run in (text_run.run_dir, again))
+    drop = lambda rounds: [{k: v for k, v in r.items() if k != "seconds"} for r in rounds]
+    assert drop(second.pop("rounds")) == drop(first.pop("rounds")) and second == first
+    assert (again / "predictions.csv").read_text() == (text_run.run_dir / "predictions.csv").read_text()
+    line = one_error(*run_cli("self-train", "--config", text_run.run_dir / "metrics.json", "--out", tmp_path / "x"))
+    assert "metrics.json" in line and "headstart self-train" in line
+    line = one_error(*run_cli("self-train", reviews["train"], "--backbone", "minilm-l6", "--strategy", "linear-probe"))
+    assert "--unlabeled" in line and "--config" in line
+
+
 def test_predict_and_evaluate_reopen_the_run(text_run, reviews):
     predictions = api.predict(text_run.run_dir, str(reviews["test"]), show_progress=False)
     with open(text_run.run_dir / "predictions.csv", newline="", encoding="utf-8") as f:

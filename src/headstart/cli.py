@@ -19,7 +19,7 @@ from .compare import compare as compare_strategies
 from .config import BackboneSpec, DataSpec, RunSpec, StrategySpec, TrainSpec, help_for
 from .errors import HeadstartError
 from .pretrain import PretrainSpec, pretrain_from_spec, pretrain_spec
-from .semi import SelfTrainSpec
+from .semi import SelfTrainSpec, self_train_from_config
 from .semi import self_train as self_train_api
 from .select.rank import NOTE as RANK_NOTE, RANK_FILE, RankSpec
 from .select.rank import rank as rank_api
@@ -219,11 +219,11 @@ def pretrain(
 
 @app.command("self-train")
 def self_train(
-    train: str = typer.Argument(..., help=help_for(DataSpec, "train")),
-    unlabeled: str = typer.Option(..., "--unlabeled", help=help_for(SelfTrainSpec, "unlabeled")),
+    train: Optional[str] = typer.Argument(None, help=help_for(DataSpec, "train")),
+    unlabeled: Optional[str] = typer.Option(None, "--unlabeled", help=help_for(SelfTrainSpec, "unlabeled")),
     test: Optional[str] = TEST,
-    backbone: str = typer.Option(..., "--backbone", help=help_for(BackboneSpec, "name")),
-    strategy: str = typer.Option(..., "--strategy", help=help_for(StrategySpec, "name")),
+    backbone: Optional[str] = typer.Option(None, "--backbone", help=help_for(BackboneSpec, "name")),
+    strategy: Optional[str] = typer.Option(None, "--strategy", help=help_for(StrategySpec, "name")),
     rounds: int = typer.Option(3, "--rounds", help=help_for(SelfTrainSpec, "rounds")),
     selection: str = typer.Option("curriculum", "--selection", help=help_for(SelfTrainSpec, "selection")),
     curriculum_step: float = typer.Option(0.25, "--curriculum-step", help=help_for(SelfTrainSpec, "curriculum_step")),
@@ -243,16 +243,25 @@ def self_train(
     on_bad_image: str = ON_BAD_IMAGE,
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-self-train-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
+    config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a self-train run's config.yaml; other "
+                                          "options are ignored."),
     quiet: bool = QUIET,
 ):
     """Self-training: a teacher pseudo-labels UNLABELED, students learn from both; the best round is saved as a run."""
-    result = self_train_api(train, unlabeled, test, backbone=backbone, strategy=strategy, rounds=rounds,
-                            selection=selection, curriculum_step=curriculum_step, threshold=threshold,
-                            per_class_cap=per_class_cap, noise=noise, epochs=epochs, lr=lr,
-                            batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
-                            precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
-                            on_bad_image=on_bad_image, out=out, overwrite=overwrite, show_progress=not quiet)
-    table = Table(title=f"{backbone} / {strategy}, self-training on {train}")
+    if config is not None:
+        result = self_train_from_config(config, out, overwrite, show_progress=not quiet)
+    elif train is None or unlabeled is None or backbone is None or strategy is None:
+        raise HeadstartError("self-train needs TRAIN, --unlabeled, --backbone NAME and --strategy NAME "
+                             "(or --config config.yaml)")
+    else:
+        result = self_train_api(train, unlabeled, test, backbone=backbone, strategy=strategy, rounds=rounds,
+                                selection=selection, curriculum_step=curriculum_step, threshold=threshold,
+                                per_class_cap=per_class_cap, noise=noise, epochs=epochs, lr=lr,
+                                batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
+                                precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
+                                on_bad_image=on_bad_image, out=out, overwrite=overwrite, show_progress=not quiet)
+    spec = result.spec
+    table = Table(title=f"{spec.backbone.name} / {spec.strategy.name}, self-training on {spec.data.train}")
     for column in ("round", "pseudo-labels", "their accuracy", "val accuracy", "test accuracy"):
         table.add_column(column)
     for r in result.rounds:

@@ -44,7 +44,7 @@ from ._pseudo import PseudoLabels, per_class_counts, pseudo_label_accuracy, sele
 from ._report import plot_rounds, round_record
 from ._spec import SelfTrainSpec
 
-__all__ = ["self_train", "SelfTrainResult", "SelfTrainSpec", "select_pseudo_labels", "select_curriculum", "ROUNDS_FILE",
+__all__ = ["self_train", "self_train_from_config", "self_train_from_spec", "SelfTrainResult", "SelfTrainSpec", "select_pseudo_labels", "select_curriculum", "ROUNDS_FILE",
            "NOISE_DROPOUT"]
 
 ROUNDS_FILE = "rounds.json"
@@ -88,8 +88,22 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
                     min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image)
-    out = Path(out) if out is not None else default_run_dir(backbone, f"self-train-{strategy}")
-    check_out(out, overwrite, keep=[p for p in (train, test, unlabeled) if p and not str(p).startswith("builtin:")])
+    return self_train_from_spec(spec, options, out, overwrite, show_progress)
+
+
+def self_train_from_config(config: str | Path, out: str | Path | None = None, overwrite: bool = False,
+                           show_progress: bool = True) -> SelfTrainResult:
+    """Rerun a self-training run from its config.yaml: the same data, options and seed, so the same rounds."""
+    options = SelfTrainSpec.from_yaml(config)  # first: a config.yaml of another command fails naming self-train
+    return self_train_from_spec(RunSpec.from_yaml(config), options, out, overwrite, show_progress)
+
+
+def self_train_from_spec(spec: RunSpec, options: SelfTrainSpec, out: str | Path | None = None,
+                         overwrite: bool = False, show_progress: bool = True) -> SelfTrainResult:
+    """self_train on validated specs (what the API's keywords and a saved config.yaml both become)."""
+    out = Path(out) if out is not None else default_run_dir(spec.backbone.name, f"self-train-{spec.strategy.name}")
+    check_out(out, overwrite, keep=[p for p in (spec.data.train, spec.data.test, options.unlabeled)
+                                    if p and not str(p).startswith("builtin:")])
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal, Optional
 
 from pydantic import Field, model_validator
 
-from ..config import _Spec
+from ..config import _Spec, read_config_section
 
 __all__ = ["SelfTrainSpec", "DEFAULT_THRESHOLD"]
 
@@ -44,3 +45,9 @@ class SelfTrainSpec(_Spec):
     @classmethod
     def build(cls, raw: dict) -> "SelfTrainSpec":
         return cls._validate_options(raw, "self-training options")
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "SelfTrainSpec":
+        """The self_training section of a self-train run's config.yaml (its derived notes on noise left out)."""
+        raw = read_config_section(path, "self_training", "headstart self-train")
+        return cls.build({k: v for k, v in raw.items() if k in cls.model_fields})
