@@ -226,6 +226,7 @@ def self_train(
     strategy: Optional[str] = typer.Option(None, "--strategy", help=help_for(StrategySpec, "name")),
     rounds: int = typer.Option(3, "--rounds", help=help_for(SelfTrainSpec, "rounds")),
     selection: str = typer.Option("curriculum", "--selection", help=help_for(SelfTrainSpec, "selection")),
+    class_shares: str = typer.Option("estimated", "--class-shares", help=help_for(SelfTrainSpec, "class_shares")),
     curriculum_step: float = typer.Option(0.25, "--curriculum-step", help=help_for(SelfTrainSpec, "curriculum_step")),
     threshold: Optional[float] = typer.Option(None, "--threshold", help=help_for(SelfTrainSpec, "threshold")),
     per_class_cap: Optional[int] = typer.Option(None, "--per-class-cap", help=help_for(SelfTrainSpec, "per_class_cap")),
@@ -255,8 +256,8 @@ def self_train(
                              "(or --config config.yaml)")
     else:
         result = self_train_api(train, unlabeled, test, backbone=backbone, strategy=strategy, rounds=rounds,
-                                selection=selection, curriculum_step=curriculum_step, threshold=threshold,
-                                per_class_cap=per_class_cap, noise=noise, epochs=epochs, lr=lr,
+                                selection=selection, class_shares=class_shares, curriculum_step=curriculum_step,
+                                threshold=threshold, per_class_cap=per_class_cap, noise=noise, epochs=epochs, lr=lr,
                                 batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
                                 precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
                                 on_bad_image=on_bad_image, out=out, overwrite=overwrite, show_progress=not quiet)
