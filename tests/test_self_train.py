@@ -17,13 +17,13 @@ from headstart import api
 from headstart.data import load_examples, zoo
 from headstart.data.splits import stratified_subset
 from headstart.model import TransferModel
-from headstart.semi import estimate_class_prior, select_curriculum, select_pseudo_labels
+from headstart.semi import select_curriculum, select_pseudo_labels
 from test_bad_input import one_error, run_cli
 
 ROUND_KEYS = {"round", "pseudo_labels", "n_pseudo", "pseudo_label_accuracy", "n_train", "val_accuracy", "val_loss",
               "test_accuracy", "seconds"}
-SUMMARY_KEYS = {"rounds", "best_round", "stopped", "selection", "class_shares", "class_shares_used", "curriculum_step", "threshold", "per_class_cap",
-                "noise", "n_unlabeled", "unlabeled_labels_known"}
+SUMMARY_KEYS = {"rounds", "best_round", "stopped", "selection", "class_shares", "curriculum_step", "threshold",
+                "per_class_cap", "noise", "n_unlabeled", "unlabeled_labels_known"}
 CAP = 15
 # The default curriculum (25% of the pool per round, per class as in the labelled data), capped at 15 per class.
 TEXT_OPTIONS = dict(backbone="minilm-l6", strategy="linear-probe", max_length=32, lr=0.1, min_steps=100, rounds=3,
@@ -63,7 +63,7 @@ def test_rounds_json_has_the_documented_keys(text_run):
     summary = json.loads((text_run.run_dir / "rounds.json").read_text())
     assert set(summary) == SUMMARY_KEYS
     assert summary["unlabeled_labels_known"] and summary["n_unlabeled"] == 150
-    assert summary["class_shares"] == "estimated" and sum(summary["class_shares_used"].values()) == pytest.approx(1)
+    assert summary["class_shares"] == "predicted"
     assert [r["round"] for r in summary["rounds"]] == list(range(len(summary["rounds"])))
     assert all(set(r) == ROUND_KEYS for r in summary["rounds"])
     teacher = summary["rounds"][0]
@@ -106,26 +106,15 @@ def test_curriculum_takes_each_class_share_of_the_most_confident(pool_proba):
         dropped[chosen.index] = False
         assert confidence[dropped].max(initial=0) <= chosen.confidence[chosen.targets == label].min()
     assert np.array_equal(chosen.targets, predicted[chosen.index])
+    # Shares as the teacher predicts (the default): every class keeps the same top half of its predictions.
+    as_predicted = select_curriculum(proba, 0.5, np.bincount(predicted, minlength=2) / len(proba))
+    expected = [round(0.5 * n) for n in np.bincount(predicted, minlength=2)]
+    assert list(np.bincount(as_predicted.targets, minlength=2)) == expected
     # A growing share only adds rows; the threshold and the cap narrow it.
     assert set(chosen.index) <= set(select_curriculum(proba, 1.0, [0.8, 0.2]).index)
     floor = float(np.median(confidence))
     narrowed = select_curriculum(proba, 0.5, [0.8, 0.2], threshold=floor, per_class_cap=10)
     assert np.all(narrowed.confidence >= floor) and np.all(np.bincount(narrowed.targets) <= 10)
-
-
-def test_estimated_class_shares_recover_the_pools_own_proportions():
-    # A calibrated classifier trained on balanced classes (two unit Gaussians at -1 and +1) meets a pool that is
-    # 30% / 70%. Counting its predictions, or averaging its probabilities, pulls the estimate towards 50/50;
-    # EM on the prior (Saerens et al., 2002) recovers the pool's shares.
-    rng = np.random.default_rng(0)
-    for pool_share in (0.7, 0.5, 0.1):
-        y = rng.random(20000) < pool_share
-        p1 = 1 / (1 + np.exp(-2 * rng.normal(np.where(y, 1.0, -1.0), 1.0)))
-        proba = np.stack([1 - p1, p1], axis=1)
-        estimate = estimate_class_prior(proba, [0.5, 0.5])
-        assert estimate.sum() == pytest.approx(1) and estimate[1] == pytest.approx(pool_share, abs=0.02)
-        if pool_share != 0.5:
-            assert abs(np.mean(proba.argmax(1)) - pool_share) > 0.04  # what counting would have said
 
 
 def test_pseudo_labels_respect_the_threshold_and_the_cap(pool_proba):

@@ -40,13 +40,12 @@ from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_w
                     staged_run_dir, write_json, write_yaml)
 from ..train import History
 from ..train.cache import content_digest
-from ._pseudo import (PseudoLabels, estimate_class_prior, per_class_counts, pseudo_label_accuracy, select_curriculum,
-                      select_pseudo_labels)
+from ._pseudo import PseudoLabels, per_class_counts, pseudo_label_accuracy, select_curriculum, select_pseudo_labels
 from ._report import plot_rounds, round_record
 from ._spec import SelfTrainSpec
 
 __all__ = ["self_train", "self_train_from_config", "self_train_from_spec", "SelfTrainResult", "SelfTrainSpec",
-           "select_pseudo_labels", "select_curriculum", "estimate_class_prior", "ROUNDS_FILE", "NOISE_DROPOUT"]
+           "select_pseudo_labels", "select_curriculum", "ROUNDS_FILE", "NOISE_DROPOUT"]
 
 ROUNDS_FILE = "rounds.json"
 PLOT_FILE = "self_training.png"
@@ -76,7 +75,7 @@ class _Round:
 
 
 def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone: str, strategy: str,
-               rounds: int = 3, selection: str = "curriculum", class_shares: str = "estimated",
+               rounds: int = 3, selection: str = "curriculum", class_shares: str = "predicted",
                curriculum_step: float = 0.25, threshold: float | None = None, per_class_cap: int | None = None, noise: bool = False,
                epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
                max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
@@ -84,8 +83,8 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
                out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True) -> SelfTrainResult:
     """Train a teacher on TRAIN, pseudo-label UNLABELED, train students on both; save the best round as a run."""
     options = SelfTrainSpec.build({"unlabeled": str(unlabeled), "rounds": rounds, "selection": selection,
-                                   "class_shares": class_shares, "curriculum_step": curriculum_step, "threshold": threshold,
-                                   "per_class_cap": per_class_cap, "noise": noise})
+                                   "class_shares": class_shares, "curriculum_step": curriculum_step,
+                                   "threshold": threshold, "per_class_cap": per_class_cap, "noise": noise})
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
                     min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image)
@@ -131,13 +130,14 @@ def self_train_from_spec(spec: RunSpec, options: SelfTrainSpec, out: str | Path 
     best = _evaluate(0, teacher, data, {c: 0 for c in data.classes}, None, frozen, spec, show_progress, t0)
     records, stopped = [best.record], f"ran all {options.rounds} round(s)"
     labelled_shares = np.bincount(data.targets(data.train), minlength=len(data.classes)) / len(data.train)
-    class_shares = labelled_shares
     for number in range(1, options.rounds + 1):
         t0 = time.perf_counter()
         # 3. The teacher labels the pool; only the pseudo-labels it is most sure of are kept.
         proba = _probabilities(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
-        if number == 1 and options.class_shares == "estimated":  # the teacher trained on the labelled shares
-            class_shares = estimate_class_prior(proba, labelled_shares)
+        # predicted: each class's share of the pool is the share the teacher predicts as it, so a round keeps the
+        # same top fraction of every class's predictions; labelled: the labelled data's shares.
+        class_shares = (np.bincount(proba.argmax(1), minlength=len(data.classes)) / len(proba)
+                        if options.class_shares == "predicted" else labelled_shares)
         chosen = _select(proba, number, options, class_shares)
         if not len(chosen):
             stopped = _nothing_chosen(number, options, proba)
@@ -168,7 +168,6 @@ def self_train_from_spec(spec: RunSpec, options: SelfTrainSpec, out: str | Path 
                    n_val=len(data.val), n_pseudo=best.record["n_pseudo"])
     summary = {"rounds": records, "best_round": best.number, "stopped": stopped, "selection": options.selection,
                "class_shares": options.class_shares,
-               "class_shares_used": {c: round(float(v), 4) for c, v in zip(data.classes, class_shares)},
                "curriculum_step": options.curriculum_step, "threshold": options.threshold,
                "per_class_cap": options.per_class_cap, "noise": options.noise, "n_unlabeled": len(pool),
                "unlabeled_labels_known": truth is not None}

@@ -11,8 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PseudoLabels", "select_pseudo_labels", "select_curriculum", "estimate_class_prior", "per_class_counts",
-           "pseudo_label_accuracy"]
+__all__ = ["PseudoLabels", "select_pseudo_labels", "select_curriculum", "per_class_counts", "pseudo_label_accuracy"]
 
 
 @dataclass
@@ -62,25 +61,6 @@ def select_curriculum(proba: np.ndarray, share: float, class_shares, threshold: 
         keep.extend(rows[np.lexsort((rows, -confidence[rows]))[:n]])  # most confident first, ties to the earlier row
     keep = np.sort(np.asarray(keep, dtype=np.int64))
     return PseudoLabels(keep, predicted[keep].astype(np.int64), confidence[keep].astype(float))
-
-
-def estimate_class_prior(proba: np.ndarray, train_prior, iterations: int = 1000, tol: float = 1e-8) -> np.ndarray:
-    """The class shares of the unlabelled pool, from a classifier trained at `train_prior` (Saerens, Latinne &
-    Decaestecker, 2002: EM on the prior). A few-shot labelled set is balanced by construction, a real pool rarely
-    is (most mail is not spam); counting argmax predictions would pull the estimate towards the labelled shares.
-
-    E-step: each row's posterior re-weighted by prior / train_prior and renormalised; M-step: the new prior is
-    their mean. Starts from the mean posterior; stops when no share moves by more than `tol`."""
-    train_prior = np.asarray(train_prior, dtype=float)
-    prior = proba.mean(axis=0)
-    for _ in range(iterations):
-        adjusted = proba * (prior / train_prior)
-        adjusted /= adjusted.sum(axis=1, keepdims=True)
-        new = adjusted.mean(axis=0)
-        if np.abs(new - prior).max() < tol:
-            return new
-        prior = new
-    return prior
 
 
 def per_class_counts(chosen: PseudoLabels, classes: list[str]) -> dict[str, int]:
