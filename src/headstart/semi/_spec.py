@@ -23,7 +23,7 @@ class SelfTrainSpec(_Spec):
     selection: Literal["curriculum", "threshold"] = Field(
         "curriculum", description="Which pseudo-labels a round keeps. curriculum: round r keeps the r x "
                                   "--curriculum-step share of the pool the teacher is most sure of, split between "
-                                  "the classes as the labelled data is. threshold: every pseudo-label whose "
+                                  "the classes by --class-shares. threshold: every pseudo-label whose "
                                   "probability reaches --threshold.")
     class_shares: Literal["predicted", "labelled"] = Field(
         "predicted", description="How the curriculum splits a round's pseudo-labels between the classes. predicted: "
