@@ -15,6 +15,7 @@ from PIL import Image
 import headstart
 from headstart import api
 from headstart.data import load_examples, zoo
+from headstart.data._email import HTML_TAG
 from headstart.data.splits import stratified_subset
 from headstart.model import TransferModel
 from headstart.semi import select_curriculum, select_pseudo_labels
@@ -289,7 +290,7 @@ def test_spam_loads_emails_as_subject_and_readable_body():
     assert by_id["spam:easy-ham-1/00001"].startswith("Re: New Sequences Window Date: Wed, 21 Aug 2002")
     # Headers are dropped, HTML mail is read as its text (also when sent as text/plain), all within the cap.
     assert "Return-Path:" not in by_id["spam:easy-ham-1/00001"] and "Received:" not in by_id["spam:spam-1/00001"]
-    assert not any(zoo.HTML_TAG.search(text) or "&nbsp;" in text for text in spam.inputs)
+    assert not any(HTML_TAG.search(text) or "&nbsp;" in text for text in spam.inputs)
     assert "Stars!!..... Dear Friend, This last summer, our family had a big reunion" in by_id["spam:spam-2/00016"]
     assert all(len(text) <= zoo.SPAM_MAX_CHARS for text in spam.inputs)
 

