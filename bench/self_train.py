@@ -10,7 +10,7 @@ drops. Both sides use the same backbone, linear-probe strategy and options, so t
 `--noise` adds a Noisy Student run (feature dropout 0.5; for images, augmented copies) on the same splits.
 
     python bench/self_train.py [--seeds 5] [--first-seed 100] [--selection curriculum|threshold]
-                               [--class-shares predicted|labelled] [--noise] [--quick]
+                               [--class-shares predicted|labelled|smaller] [--noise] [--quick]
     (pools: 1,000 texts (debates: all other statements) or all other digits)
 """
 
@@ -97,9 +97,9 @@ def main() -> None:
     parser.add_argument("--noise", action="store_true", help="also run Noisy Student on the same splits")
     parser.add_argument("--selection", default="curriculum", choices=["curriculum", "threshold"],
                         help="the pseudo-label rule (threshold: 0.9)")
-    parser.add_argument("--class-shares", default="predicted", choices=["predicted", "labelled"],
-                        help="the curriculum's split between classes: as the teacher predicts the pool, or as the "
-                             "labelled data")
+    parser.add_argument("--class-shares", default="predicted", choices=["predicted", "labelled", "smaller"],
+                        help="the curriculum's split between classes: as the teacher predicts the pool, as the "
+                             "labelled data, or per class the smaller of the two")
     parser.add_argument("--quick", action="store_true", help="one seed, 200 unlabelled and 150 test examples")
     args = parser.parse_args()
     seeds = 1 if args.quick else args.seeds

@@ -134,10 +134,7 @@ def self_train_from_spec(spec: RunSpec, options: SelfTrainSpec, out: str | Path 
         t0 = time.perf_counter()
         # 3. The teacher labels the pool; only the pseudo-labels it is most sure of are kept.
         proba = _probabilities(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
-        # predicted: each class's share of the pool is the share the teacher predicts as it, so a round keeps the
-        # same top fraction of every class's predictions; labelled: the labelled data's shares.
-        class_shares = (np.bincount(proba.argmax(1), minlength=len(data.classes)) / len(proba)
-                        if options.class_shares == "predicted" else labelled_shares)
+        class_shares = _class_shares(options.class_shares, proba, labelled_shares)
         chosen = _select(proba, number, options, class_shares)
         if not len(chosen):
             stopped = _nothing_chosen(number, options, proba)
@@ -239,6 +236,15 @@ def _evaluate(number: int, trained: tuple[TransferModel, History], data: TaskDat
     engine.progress.console.print(f"round {number}: {record['n_pseudo']} pseudo-labels, validation accuracy "
                                   f"{val[0]:.3f}, test accuracy {test_accuracy:.3f}", highlight=False)
     return _Round(number, model, history, record, predictions)
+
+
+def _class_shares(rule: str, proba: np.ndarray, labelled_shares: np.ndarray) -> np.ndarray:
+    """predicted: the share the teacher predicts as each class, so a round keeps the same top fraction of every
+    class's predictions; labelled: the labelled data's shares; smaller: per class the smaller of the two, so
+    neither an over-predicted class nor a class rarer in the pool than in the labelled data is over-filled."""
+    predicted = np.bincount(proba.argmax(1), minlength=len(labelled_shares)) / len(proba)
+    return {"predicted": predicted, "labelled": labelled_shares,
+            "smaller": np.minimum(predicted, labelled_shares)}[rule]
 
 
 def _select(proba: np.ndarray, number: int, options: SelfTrainSpec, class_shares: np.ndarray) -> PseudoLabels:
