@@ -18,7 +18,7 @@ from headstart.data import load_examples, zoo
 from headstart.data._email import HTML_TAG
 from headstart.data.splits import stratified_subset
 from headstart.model import TransferModel
-from headstart.semi import select_curriculum, select_pseudo_labels
+from headstart.semi import _class_shares, select_curriculum, select_pseudo_labels
 from test_bad_input import one_error, run_cli
 
 ROUND_KEYS = {"round", "pseudo_labels", "n_pseudo", "pseudo_label_accuracy", "n_train", "val_accuracy", "val_loss",
@@ -111,6 +111,10 @@ def test_curriculum_takes_each_class_share_of_the_most_confident(pool_proba):
     as_predicted = select_curriculum(proba, 0.5, np.bincount(predicted, minlength=2) / len(proba))
     expected = [round(0.5 * n) for n in np.bincount(predicted, minlength=2)]
     assert list(np.bincount(as_predicted.targets, minlength=2)) == expected
+    # The three rules for the split: the teacher's predictions, the labelled data's, or per class the smaller.
+    spam_like = np.array([[0.9, 0.1]] * 70 + [[0.2, 0.8]] * 30)  # the teacher predicts 70% of the pool as class 0
+    for rule, shares in (("predicted", [0.7, 0.3]), ("labelled", [0.5, 0.5]), ("smaller", [0.5, 0.3])):
+        assert np.allclose(_class_shares(rule, spam_like, np.array([0.5, 0.5])), shares)
     # A growing share only adds rows; the threshold and the cap narrow it.
     assert set(chosen.index) <= set(select_curriculum(proba, 1.0, [0.8, 0.2]).index)
     floor = float(np.median(confidence))
