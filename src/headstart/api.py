@@ -22,7 +22,7 @@ from .config import RunSpec
 from .data import Examples, load_examples, load_task
 from .errors import HeadstartError
 from .evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
-from .model import WEIGHTS_FILE, TransferModel, new_model
+from .model import WEIGHTS_FILE, TransferModel, check_modality, new_model
 from .precision import resolve_precision
 from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, check_output_file,
                    default_run_dir, require_run, staged_run_dir, write_json, write_yaml)
@@ -120,12 +120,10 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
 def _train(spec: RunSpec, plan: Plan, data, show_progress: bool) -> tuple[TransferModel, History]:
     """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
     model = new_model(spec.backbone, data.classes, spec.train.seed)
-    backbone = model.backbone
-    if backbone.modality != data.modality:
-        raise HeadstartError(f"backbone '{spec.backbone.name}' reads {backbone.modality}s but {spec.data.train} "
-                             f"holds {data.modality}s; pick {'an' if data.modality == 'image' else 'a'} {data.modality} backbone")
-    strategies.check_fits(plan, len(backbone.layer_groups()))
-    engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
+    check_modality(model.backbone, spec.backbone.name, spec.data.train, data.modality)
+    n_groups = len(model.backbone.layer_groups())
+    strategies.check_fits(plan, n_groups)
+    engine.progress.console.print(plan.describe(n_groups), highlight=False)
     return model, engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
 
 

@@ -19,7 +19,7 @@ from .config import BackboneSpec
 from .errors import HeadstartError
 from .runs import atomic_write_text, atomic_path
 
-__all__ = ["TransferModel", "autocast", "new_model"]
+__all__ = ["TransferModel", "autocast", "new_model", "check_modality"]
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -33,6 +33,13 @@ def new_model(backbone: BackboneSpec, classes: list[str], seed: int) -> "Transfe
     """The backbone with a new head, from a fixed seed: fit and auto's race build the same model from one spec."""
     set_seed(seed)  # the new head's initialisation is part of the run
     return TransferModel(load(backbone), classes)
+
+
+def check_modality(backbone: Backbone, name: str, train: str, modality: str) -> None:
+    """fit's and self-train's check that the backbone reads what TRAIN holds, before anything trains."""
+    if backbone.modality != modality:
+        raise HeadstartError(f"backbone '{name}' reads {backbone.modality}s but {train} holds {modality}s; "
+                             f"pick {'an' if modality == 'image' else 'a'} {modality} backbone")
 
 
 class TransferModel(nn.Module):

@@ -34,7 +34,7 @@ from ..data import Examples, TaskData, load_examples, load_task
 from ..data.augment import augment_images
 from ..errors import HeadstartError
 from ..evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
-from ..model import TransferModel
+from ..model import TransferModel, check_modality
 from ..precision import resolve_precision
 from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, default_run_dir,
                     staged_run_dir, write_json, write_yaml)
@@ -115,9 +115,7 @@ def self_train_from_spec(spec: RunSpec, options: SelfTrainSpec, out: str | Path 
     data = load_task(spec.data, spec.train.seed)
     pool, truth, notes = _unlabelled_pool(options.unlabeled, data, spec.data.on_bad_image)
     pristine = backbones.load(spec.backbone)
-    if pristine.modality != data.modality:
-        raise HeadstartError(f"backbone '{spec.backbone.name}' reads {pristine.modality}s but {spec.data.train} "
-                             f"holds {data.modality}s; pick a {data.modality} backbone")
+    check_modality(pristine, spec.backbone.name, spec.data.train, data.modality)
     n_groups = len(pristine.layer_groups())
     strategies.check_fits(plan, n_groups)
     frozen = plan.init == "pretrained" and all(p.train_from is None or p.train_from >= n_groups for p in plan.phases)
@@ -135,8 +133,7 @@ def self_train_from_spec(spec: RunSpec, options: SelfTrainSpec, out: str | Path 
         t0 = time.perf_counter()
         # 3. The teacher labels the pool; only the pseudo-labels it is most sure of are kept.
         proba = _probabilities(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
-        class_shares = _class_shares(options.class_shares, proba, labelled_shares)
-        chosen = _select(proba, number, options, class_shares)
+        chosen = _select(proba, number, options, labelled_shares)
         if not len(chosen):
             stopped = _nothing_chosen(number, options, proba)
             break
@@ -248,11 +245,12 @@ def _class_shares(rule: str, proba: np.ndarray, labelled_shares: np.ndarray) -> 
             "smaller": np.minimum(predicted, labelled_shares)}[rule]
 
 
-def _select(proba: np.ndarray, number: int, options: SelfTrainSpec, class_shares: np.ndarray) -> PseudoLabels:
+def _select(proba: np.ndarray, number: int, options: SelfTrainSpec, labelled_shares: np.ndarray) -> PseudoLabels:
     """Round `number`'s pseudo-labels by the chosen rule."""
     if options.selection == "threshold":
         return select_pseudo_labels(proba, options.threshold, options.per_class_cap)
-    return select_curriculum(proba, number * options.curriculum_step, class_shares, options.threshold,
+    return select_curriculum(proba, number * options.curriculum_step,
+                             _class_shares(options.class_shares, proba, labelled_shares), options.threshold,
                              options.per_class_cap)
 
 
