@@ -89,7 +89,7 @@ def test_the_rule_of_thumb_quadrants():
     common = dict(probe_pretrained=0.9, probe_random=0.6, n_groups=9, method="probe-vs-random")
     assert recommend(labels_per_class=20, similarity=0.8, **common).strategy == "linear-probe"
     assert recommend(labels_per_class=20, similarity=0.3, **common).strategy == "freeze:4"
-    assert recommend(labels_per_class=500, similarity=0.8, **common).strategy == "lp-ft"
+    assert recommend(labels_per_class=500, similarity=0.8, **common).strategy == "full"
     assert recommend(labels_per_class=500, similarity=0.3, **common).strategy == "full"
     no_better = dict(common, probe_pretrained=0.6, probe_random=0.7)
     assert recommend(labels_per_class=500, similarity=0.3, **no_better).strategy == "scratch"

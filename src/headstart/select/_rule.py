@@ -66,9 +66,9 @@ def recommend(*, labels_per_class: float, similarity: float, probe_pretrained: f
         why = (f"keep the early half of the {n_groups} layer groups (general edges and textures, or token "
                "statistics) frozen and adapt the later, more specific ones: few labels, but features that need to change")
     elif similar:
-        strategy, others = "lp-ft", ["full", "linear-probe"]
-        why = ("fine-tune everything, starting from a trained head (LP-FT, Kumar et al., 2022) so that good "
-               "features are not distorted early: enough labels to adapt every layer safely")
+        strategy, others = "full", ["lp-ft", "linear-probe"]
+        why = ("fine-tune every layer from the pretrained weights, the pretrained part at a 10x smaller learning "
+               "rate than the new head: enough labels to adapt every layer, and features close enough to keep")
     elif beats_random:
         strategy, others = "full", [half, "linear-probe"]
         why = "fine-tune every layer: enough labels, and features far from what this data needs"
