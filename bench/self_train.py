@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--noise", action="store_true", help="also run Noisy Student on the same splits")
     parser.add_argument("--selection", default="curriculum", choices=["curriculum", "threshold"],
                         help="the pseudo-label rule (threshold: 0.9)")
-    parser.add_argument("--class-shares", default="predicted", choices=["predicted", "labelled", "smaller"],
+    parser.add_argument("--class-shares", default="smaller", choices=["predicted", "labelled", "smaller"],
                         help="the curriculum's split between classes: as the teacher predicts the pool, as the "
                              "labelled data, or per class the smaller of the two")
     parser.add_argument("--quick", action="store_true", help="one seed, 200 unlabelled and 150 test examples")
@@ -124,9 +124,9 @@ def main() -> None:
     print_table(f"test accuracy, {SHOTS} labels per class, {seeds} seed(s): self-training vs its teacher (same splits)",
                 ["data", "variant", "teacher", "self-trained", "diff (points) [95% CI]", "p", "round-1 pseudo",
                  "their acc", "kept round per seed"], rows)
-    name = "self_train" if args.selection == "curriculum" else f"self_train_{args.selection}"
-    if args.class_shares != "predicted":
-        name += f"_{args.class_shares}"
+    # One file per setting and seed range, so a fresh-seed run never overwrites the run it checks.
+    name = (f"self_train_{args.class_shares}" if args.selection == "curriculum" else f"self_train_{args.selection}")
+    name += f"_seeds{args.first_seed}"
     if names != list(SETS):  # a partial run does not overwrite the full one
         name += "_" + "_".join(n.replace("-", "_") for n in names)
     write_results(name, {"args": vars(args), "machine": machine(), "options": TRAIN, "shots": SHOTS,

@@ -64,7 +64,7 @@ def test_rounds_json_has_the_documented_keys(text_run):
     summary = json.loads((text_run.run_dir / "rounds.json").read_text())
     assert set(summary) == SUMMARY_KEYS
     assert summary["unlabeled_labels_known"] and summary["n_unlabeled"] == 150
-    assert summary["class_shares"] == "predicted"
+    assert summary["class_shares"] == "smaller"
     assert [r["round"] for r in summary["rounds"]] == list(range(len(summary["rounds"])))
     assert all(set(r) == ROUND_KEYS for r in summary["rounds"])
     teacher = summary["rounds"][0]

@@ -226,7 +226,7 @@ def self_train(
     strategy: Optional[str] = typer.Option(None, "--strategy", help=help_for(StrategySpec, "name")),
     rounds: int = typer.Option(3, "--rounds", help=help_for(SelfTrainSpec, "rounds")),
     selection: str = typer.Option("curriculum", "--selection", help=help_for(SelfTrainSpec, "selection")),
-    class_shares: str = typer.Option("predicted", "--class-shares", help=help_for(SelfTrainSpec, "class_shares")),
+    class_shares: str = typer.Option("smaller", "--class-shares", help=help_for(SelfTrainSpec, "class_shares")),
     curriculum_step: float = typer.Option(0.25, "--curriculum-step", help=help_for(SelfTrainSpec, "curriculum_step")),
     threshold: Optional[float] = typer.Option(None, "--threshold", help=help_for(SelfTrainSpec, "threshold")),
     per_class_cap: Optional[int] = typer.Option(None, "--per-class-cap", help=help_for(SelfTrainSpec, "per_class_cap")),

@@ -75,7 +75,7 @@ class _Round:
 
 
 def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone: str, strategy: str,
-               rounds: int = 3, selection: str = "curriculum", class_shares: str = "predicted",
+               rounds: int = 3, selection: str = "curriculum", class_shares: str = "smaller",
                curriculum_step: float = 0.25, threshold: float | None = None, per_class_cap: int | None = None,
                noise: bool = False,
                epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,

@@ -26,10 +26,10 @@ class SelfTrainSpec(_Spec):
                                   "the classes by --class-shares. threshold: every pseudo-label whose "
                                   "probability reaches --threshold.")
     class_shares: Literal["predicted", "labelled", "smaller"] = Field(
-        "predicted", description="How the curriculum splits a round's pseudo-labels between the classes. predicted: "
+        "smaller", description="How the curriculum splits a round's pseudo-labels between the classes. predicted: "
                                  "as the teacher's predictions on the pool split, so every class keeps the same top "
                                  "fraction of the examples predicted as it; labelled: as the labelled data splits; "
-                                 "smaller: per class the smaller of the two.")
+                                 "smaller (the default): per class the smaller of the two.")
     curriculum_step: float = Field(0.25, gt=0, le=1, description="The share of the unlabelled pool each curriculum "
                                                                  "round adds (0.25: 25%, 50%, 75%, 100%, ...).")
     threshold: Optional[float] = Field(None, gt=0, lt=1, description="Keep a pseudo-label only when the teacher's "
