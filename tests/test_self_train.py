@@ -26,7 +26,8 @@ ROUND_KEYS = {"round", "pseudo_labels", "n_pseudo", "pseudo_label_accuracy", "n_
 SUMMARY_KEYS = {"rounds", "best_round", "stopped", "selection", "class_shares", "curriculum_step", "threshold",
                 "per_class_cap", "noise", "n_unlabeled", "unlabeled_labels_known"}
 CAP = 15
-# The default curriculum (25% of the pool per round, per class as in the labelled data), capped at 15 per class.
+# The default curriculum (25% of the pool per round, per class the smaller of the labelled and predicted share),
+# capped at 15 per class.
 TEXT_OPTIONS = dict(backbone="minilm-l6", strategy="linear-probe", max_length=32, lr=0.1, min_steps=100, rounds=3,
                     per_class_cap=CAP, show_progress=False)
 
@@ -107,7 +108,7 @@ def test_curriculum_takes_each_class_share_of_the_most_confident(pool_proba):
         dropped[chosen.index] = False
         assert confidence[dropped].max(initial=0) <= chosen.confidence[chosen.targets == label].min()
     assert np.array_equal(chosen.targets, predicted[chosen.index])
-    # Shares as the teacher predicts (the default): every class keeps the same top half of its predictions.
+    # Shares as the teacher predicts (--class-shares predicted): every class keeps the same top half of its predictions.
     as_predicted = select_curriculum(proba, 0.5, np.bincount(predicted, minlength=2) / len(proba))
     expected = [round(0.5 * n) for n in np.bincount(predicted, minlength=2)]
     assert list(np.bincount(as_predicted.targets, minlength=2)) == expected

@@ -6,12 +6,12 @@
 
 The recipe: (1) split the labelled data as fit does and read the unlabelled pool (its labels, if any, are
 set aside for the report); (2) train a teacher on the labelled data; (3) predict the pool and keep the
-pseudo-labels it is most sure of (a growing share per round, by default the same top fraction of every
-class's predictions: Curriculum Labeling, Cascante-Bonilla et al. 2021; or an absolute threshold); (4) train
-a student, fresh from the same pretrained backbone with the same strategy, on labelled + pseudo-labelled
-data; (5) evaluate it; the student is the next round's teacher unless its validation accuracy dropped (a tie
-goes to the student, which saw more data: a few-shot validation set is too small to tell them apart). Test
-data is looked at only to report, never to choose.
+pseudo-labels it is most sure of (a growing share per round, split between the classes by the smaller of
+their labelled and predicted shares by default: Curriculum Labeling, Cascante-Bonilla et al. 2021; or an
+absolute threshold); (4) train a student, fresh from the same pretrained backbone with the same strategy,
+on labelled + pseudo-labelled data; (5) evaluate it; the student is the next round's teacher unless its
+validation accuracy dropped (a tie goes to the student, which saw more data: a few-shot validation set is
+too small to tell them apart). Test data is looked at only to report, never to choose.
 """
 
 from __future__ import annotations
