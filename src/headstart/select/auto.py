@@ -4,8 +4,8 @@
     race.winner, race.to_dict()["rungs"]
 
 auto is not a plan. It sits above the engine (like `compare`): the advice picks at most three candidates
-(the advised strategy, the cheap linear probe, and LP-FT, which starts from that probe; scratch only where
-the advice points at it). Successive halving (Jamieson & Talwalkar, 2016) with paused training, as in Hyperband and
+(the advised strategy, the cheap linear probe, and as many backbone-training challengers, LP-FT first, as
+the compute affords: two beside a linear probe, one beside freeze:K, none beside full or scratch). Successive halving (Jamieson & Talwalkar, 2016) with paused training, as in Hyperband and
 ASHA: every candidate trains the first third of its own plan, the best third of them (by validation
 accuracy) go on, and the last one left trains to the end of its plan. The advice is the prior: a few-shot
 validation split is small (50 examples: one is 2 points), so the advised strategy keeps the lead unless a
@@ -47,6 +47,9 @@ AUTO_FILE = "auto.json"
 DEFAULT_BUDGET = "10m"
 MAX_CANDIDATES = 3
 HALVING = 3   # keep the best third at every rung, and a rung trains a third of what the next one does (eta = 3)
+# Backbone-training challengers auto can race beside an advised plan that trains none / some / all of the
+# backbone and still spend at most about a third of what fitting every strategy costs (see candidates_for).
+BACKBONE_CHALLENGERS = {"none": 2, "some": 1, "all": 0}
 PRIOR_ALPHA = 0.05  # a challenger displaces the advised strategy only at this significance
 METRIC = ("best validation accuracy (ties: lower validation loss, then the cheaper strategy); the advised strategy "
           f"leads unless a challenger beats it on McNemar's exact one-sided test at p < {PRIOR_ALPHA}")
@@ -80,13 +83,32 @@ class Race:
 
 
 def candidates_for(advice_strategy: str, alternatives: list[str]) -> list[str]:
-    """The advised strategy, linear-probe, lp-ft, then the nearest alternatives: at most MAX_CANDIDATES.
+    """The advised strategy, then linear-probe, lp-ft and the nearest alternatives, as far as the compute affords.
 
-    The linear probe trains on cached features, nearly free. LP-FT starts with that same probe, so its first
-    third is a third of a fine-tune, and it rarely loses to fine-tuning from a random head (Kumar et al.,
-    2022). Where the pretrained features are no better than random ones (advice: scratch), it has no edge."""
-    common = ["linear-probe"] + (["lp-ft"] if advice_strategy != "scratch" else [])
-    return list(dict.fromkeys([advice_strategy, *common, *alternatives]))[:MAX_CANDIDATES]
+    The linear probe trains on cached features, nearly free: it is always raced, the safety net against a
+    fine-tune gone wrong. A challenger that trains backbone weights costs a third of its fine-tune at the first
+    rung, so how many auto can afford depends on what the advised plan trains: two when it trains none
+    (linear-probe), one when it trains some (freeze:K), none when it trains them all (full, scratch). On the
+    benchmark's text tasks `full` alone took 0.21-0.30 of the compute of fitting every strategy, and a third of
+    lp-ft beside it took auto to 0.38-0.39, past the third auto promises. lp-ft comes first among the
+    challengers: it starts from the probe, and rarely loses to fine-tuning from a random head (Kumar et al., 2022)."""
+    affordable = BACKBONE_CHALLENGERS[_trains(advice_strategy)]
+    chosen = [advice_strategy]
+    for name in dict.fromkeys(["linear-probe", "lp-ft", *alternatives]):
+        if name in chosen or len(chosen) == MAX_CANDIDATES:
+            continue
+        if _trains(name) != "none":
+            if affordable == 0:
+                continue
+            affordable -= 1
+        chosen.append(name)
+    return chosen
+
+
+def _trains(name: str) -> str:
+    """Which backbone weights a strategy's plan trains at most: none, some (freeze:K) or all."""
+    starts = [p.train_from for p in strategies.plan(name).phases if p.train_from is not None]
+    return "none" if not starts else "all" if min(starts) == 0 else "some"
 
 
 class _Entrant:
