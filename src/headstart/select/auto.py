@@ -5,17 +5,17 @@
 
 auto is not a plan. It sits above the engine (like `compare`): the advice picks at most three candidates
 (the advised strategy, the cheap linear probe, and as many backbone-training challengers, LP-FT first, as
-the compute affords: two beside a linear probe, one beside freeze:K, none beside full or scratch). Successive halving (Jamieson & Talwalkar, 2016) with paused training, as in Hyperband and
-ASHA: every candidate trains the first third of its own plan, the best third of them (by validation
-accuracy) go on, and the last one left trains to the end of its plan. The advice is the prior: a few-shot
-validation split is small (50 examples: one is 2 points), so the advised strategy keeps the lead unless a
-challenger is right significantly more often where the two disagree (McNemar's exact test, one-sided,
-p < 0.05; Dietterich, 1998). The winner's model is the run's model: nothing is trained twice, so the race
-costs what the losers' first thirds cost. Epochs on cached frozen features count as free when a plan also
-trains the backbone, so a rung of lp-ft is its probe plus a third of its fine-tune. Each candidate keeps its
-own random streams while paused, so `fit --config` with the winner reproduces auto's model (exactly in fp32;
-in bf16 up to rounding, see the README). When the time budget is spent, the leader so far wins. The test
-split is never looked at.
+the compute affords: two beside a linear probe, one beside freeze:K, none beside full or scratch).
+Successive halving (Jamieson & Talwalkar, 2016) with paused training, as in Hyperband and ASHA: every
+candidate trains the first third of its own plan, the best third of them (by validation accuracy) go on, and
+the last one left trains to the end of its plan. The advice is the prior: a few-shot validation split is
+small (50 examples: one is 2 points), so the advised strategy keeps the lead unless a challenger is right
+significantly more often where the two disagree (McNemar's exact test, one-sided, p < 0.05; Dietterich,
+1998). The winner's model is the run's model: nothing is trained twice, so the race costs what the losers'
+first thirds cost. Epochs on cached frozen features count as free when a plan also trains the backbone, so a
+rung of lp-ft is its probe plus a third of its fine-tune. Each candidate keeps its own random streams while
+paused, so `fit --config` with the winner reproduces auto's model (exactly in fp32; in bf16 up to rounding,
+see the README). When the time budget is spent, the leader so far wins. The test split is never looked at.
 """
 
 from __future__ import annotations
@@ -89,9 +89,10 @@ def candidates_for(advice_strategy: str, alternatives: list[str]) -> list[str]:
     fine-tune gone wrong. A challenger that trains backbone weights costs a third of its fine-tune at the first
     rung, so how many auto can afford depends on what the advised plan trains: two when it trains none
     (linear-probe), one when it trains some (freeze:K), none when it trains them all (full, scratch). On the
-    benchmark's text tasks `full` alone took 0.21-0.30 of the compute of fitting every strategy, and a third of
-    lp-ft beside it took auto to 0.38-0.39, past the third auto promises. lp-ft comes first among the
-    challengers: it starts from the probe, and rarely loses to fine-tuning from a random head (Kumar et al., 2022)."""
+    benchmark's text tasks (choose seeds 2, 3) `full` alone took 0.21-0.30 of the compute of fitting every
+    strategy, and a third of lp-ft beside it took auto to 0.38-0.39, past the third auto promises. lp-ft comes
+    first among the challengers: it starts from the probe, and rarely loses to fine-tuning from a random head
+    (Kumar et al., 2022)."""
     affordable = BACKBONE_CHALLENGERS[_trains(advice_strategy)]
     chosen = [advice_strategy]
     for name in dict.fromkeys(["linear-probe", "lp-ft", *alternatives]):
