@@ -7,7 +7,7 @@ genre subsets with MiniLM), in the same run:
   validation) and a separate stratified test set of 1,000 (MNIST: from its official test part), so that a
   point of test accuracy is 10 examples, not one;
 - hindsight: every strategy `compare` tries by default (scratch, linear-probe, freeze:K with K half
-  the layer groups, full, lp-ft) fitted fully by `headstart.fit` with its own default epochs, one seed (`--seed`),
+  the layer groups, full, lp-ft; the advice's freeze:K takes the early quarter, so it may be none of them) fitted fully by `headstart.fit` with its own default epochs, one seed (`--seed`),
   the same split; the best test accuracy is the best in hindsight;
 - auto: `headstart.fit(strategy="auto")` on the same split: advise, race, and the winner trained on.
 
@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_labelled, write_results  # noqa: E402
 
 import headstart  # noqa: E402
+from headstart.compare import DEFAULT_STRATEGIES  # noqa: E402
 from headstart.data import load_examples  # noqa: E402
 from headstart.data.splits import stratified_split, stratified_subset  # noqa: E402
 from headstart.errors import HeadstartError  # noqa: E402
@@ -86,7 +87,7 @@ def bench_task(task: dict, args) -> dict | None:
                              epochs=args.epochs)
         race = json.loads((auto.pop("run_dir") / "auto.json").read_text())
         advice = race["advice"]
-        names = ["scratch", "linear-probe", f"freeze:{advice['n_groups'] // 2}", "full", "lp-ft"]
+        names = [n.format(half=advice["n_groups"] // 2) for n in DEFAULT_STRATEGIES]  # compare's five
         every = {}
         with cold_cache():
             for name in names:

@@ -127,7 +127,7 @@ def test_dry_run_says_what_auto_would_do_without_training(digit_folders, tmp_pat
                            "--dry-run", "--out", tmp_path / "run")
     assert code == 0, output
     assert "strategy auto (budget 90s)" in output and "successive halving" in output
-    assert "if similar: linear-probe, lp-ft, freeze:4" in output  # 27 per class: small
+    assert "if similar: linear-probe, lp-ft, freeze:2" in output  # 27 per class: small
     assert not (tmp_path / "run").exists()
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Decision", "recommend", "SMALL_BELOW", "SIMILAR_AT", "half_freeze", "probe_similarity"]
+__all__ = ["Decision", "recommend", "SMALL_BELOW", "SIMILAR_AT", "early_freeze", "probe_similarity"]
 
 # Small: a median class with fewer than 100 labelled examples. That is the few-shot / low-data regime
 # of the transfer literature (VTAB-1k trains on 1,000 examples, 10-100 per class for most of its tasks;
@@ -37,9 +37,13 @@ class Decision:
     reason: str
 
 
-def half_freeze(n_groups: int) -> str:
-    """freeze:K with K the early half of the layer groups: general early features stay, later ones adapt."""
-    return f"freeze:{max(1, n_groups // 2)}"
+def early_freeze(n_groups: int) -> str:
+    """freeze:K with K the early quarter of the layer groups (at least one): the general early features stay,
+    the rest adapt. Yosinski et al. (2014) found the first layers general and transfer falling off after them;
+    on the choose benchmark's image tasks (EfficientNet-Lite0, 9 groups, seeds 0-5) freeze:2 beat freeze:4,
+    the early half this rule used before, in 12 of 12 runs, by 1.2 points on average (paired t-test
+    p = 0.0004). compare's default freeze:K still takes the half: the middle of the range, for a survey."""
+    return f"freeze:{max(1, n_groups // 4)}"
 
 
 def recommend(*, labels_per_class: float, similarity: float, probe_pretrained: float, probe_random: float,
@@ -57,23 +61,23 @@ def recommend(*, labels_per_class: float, similarity: float, probe_pretrained: f
         sim_words = (f"the frozen pretrained features separate the classes {'clearly better than' if similar else 'not much better than' if beats_random else 'no better than'} "
                      f"random ones (linear probe {probe_pretrained:.2f} against {probe_random:.2f}; similarity "
                      f"{similarity:.2f} {'>=' if similar else '<'} {SIMILAR_AT[method]})")
-    half = half_freeze(n_groups)
+    early = early_freeze(n_groups)
     if small and similar:
-        strategy, others = "linear-probe", ["lp-ft", half]
+        strategy, others = "linear-probe", ["lp-ft", early]
         why = "train only a new head on the frozen features: they already fit, and few labels cannot safely move more weights"
     elif small:
-        strategy, others = half, ["linear-probe", "full"]
-        why = (f"keep the early half of the {n_groups} layer groups (general edges and textures, or token "
+        strategy, others = early, ["linear-probe", "full"]
+        why = (f"keep the early quarter of the {n_groups} layer groups (general edges and textures, or token "
                "statistics) frozen and adapt the later, more specific ones: few labels, but features that need to change")
     elif similar:
         strategy, others = "full", ["lp-ft", "linear-probe"]
         why = ("fine-tune every layer from the pretrained weights, the pretrained part at a 10x smaller learning "
                "rate than the new head: enough labels to adapt every layer, and features close enough to keep")
     elif beats_random:
-        strategy, others = "full", [half, "linear-probe"]
+        strategy, others = "full", [early, "linear-probe"]
         why = "fine-tune every layer: enough labels, and features far from what this data needs"
     else:
-        strategy, others = "scratch", ["full", half]
+        strategy, others = "scratch", ["full", early]
         why = ("train the architecture from random weights: enough labels, and the pretrained features are no "
                "better than random ones here")
     quadrant = f"{'small' if small else 'large'}+{'similar' if similar else 'different'}"

@@ -36,7 +36,7 @@ from ..model import TransferModel, new_model
 from ..precision import resolve_precision
 from ..strategies import Plan
 from ..train import History
-from ._rule import SMALL_BELOW, half_freeze, recommend
+from ._rule import SMALL_BELOW, early_freeze, recommend
 from .advise import advise_examples
 
 __all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "mcnemar_p", "race", "resolve_auto",
@@ -228,7 +228,8 @@ def describe_auto(spec: RunSpec) -> str:
                  f"third of its plan, the best by validation accuracy trains on to the end (no refit); the advised "
                  f"strategy (the first) keeps the lead unless another beats it significantly "
                  f"(McNemar p < {PRIOR_ALPHA})")
-    lines.append(f"  (freeze:K uses K = {half_freeze(n_groups).split(':')[1]}, the early half of {n_groups} layer groups)")
+    k = early_freeze(n_groups).split(":")[1]
+    lines.append(f"  (freeze:K uses K = {k}, the early quarter of {n_groups} layer groups)")
     return "\n".join(lines)
 
 
