@@ -7,7 +7,8 @@ genre subsets with MiniLM), in the same run:
   validation) and a separate stratified test set of 1,000 (MNIST: from its official test part), so that a
   point of test accuracy is 10 examples, not one;
 - hindsight: every strategy `compare` tries by default (scratch, linear-probe, freeze:K with K half
-  the layer groups, full, lp-ft; the advice's freeze:K takes the early quarter, so it may be none of them) fitted fully by `headstart.fit` with its own default epochs, one seed (`--seed`),
+  the layer groups, full, lp-ft; the advice's freeze:K takes the early quarter, so it may be none of
+  them) fitted fully by `headstart.fit` with its own default epochs, one seed (`--seed`),
   the same split; the best test accuracy is the best in hindsight;
 - auto: `headstart.fit(strategy="auto")` on the same split: advise, race, and the winner trained on.
 
