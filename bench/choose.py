@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_labelled, write_results  # noqa: E402
 
 import headstart  # noqa: E402
-from headstart.compare import DEFAULT_STRATEGIES  # noqa: E402
+from headstart.compare import default_strategies  # noqa: E402
 from headstart.data import load_examples  # noqa: E402
 from headstart.data.splits import stratified_split, stratified_subset  # noqa: E402
 from headstart.errors import HeadstartError  # noqa: E402
@@ -88,7 +88,7 @@ def bench_task(task: dict, args) -> dict | None:
                              epochs=args.epochs)
         race = json.loads((auto.pop("run_dir") / "auto.json").read_text())
         advice = race["advice"]
-        names = [n.format(half=advice["n_groups"] // 2) for n in DEFAULT_STRATEGIES]  # compare's five
+        names = default_strategies(advice["n_groups"])
         every = {}
         with cold_cache():
             for name in names:

@@ -34,7 +34,7 @@ from .model import TransferModel
 from .precision import resolve_precision
 from .runs import check_out, staged_run_dir, write_json, write_yaml
 
-__all__ = ["compare", "DEFAULT_STRATEGIES", "parse_shots"]
+__all__ = ["compare", "DEFAULT_STRATEGIES", "default_strategies", "parse_shots"]
 
 DEFAULT_STRATEGIES = ("scratch", "linear-probe", "freeze:{half}", "full", "lp-ft")
 ALL = "all"
@@ -118,8 +118,13 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
     return summary
 
 
+def default_strategies(n_groups: int) -> list[str]:
+    """compare's five for a backbone of n_groups layer groups: freeze:K takes the half, the middle of the range."""
+    return [n.format(half=n_groups // 2) for n in DEFAULT_STRATEGIES]
+
+
 def _strategy_names(requested, n_groups: int) -> list[str]:
-    names = [n.strip() for n in requested] if requested else [n.format(half=n_groups // 2) for n in DEFAULT_STRATEGIES]
+    names = [n.strip() for n in requested] if requested else default_strategies(n_groups)
     if "scratch" not in names:
         names = ["scratch"] + names  # every benefit is measured against scratch on the same folds
     for name in names:
