@@ -214,7 +214,7 @@ def test_a_non_empty_out_is_refused_before_any_work_and_left_untouched(files, mo
 def test_overwrite_never_replaces_the_data_or_the_current_folder(files):
     before = _snapshot(files / "imgs")
     error = one_error(*run_cli("fit", "imgs", *IMAGE, "--out", "imgs", "--overwrite"))
-    assert "--out imgs is or holds the data imgs" in error and "choose a new folder" in error
+    assert "--out imgs is or holds the input imgs" in error and "choose a folder outside the inputs" in error
     error = one_error(*run_cli("fit", "texts.csv", *TEXT, "--out", ".", "--overwrite"))
     assert "--out . is or holds the current folder" in error
     assert _snapshot(files / "imgs") == before

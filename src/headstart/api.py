@@ -24,16 +24,18 @@ from .errors import HeadstartError
 from .evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
 from .model import WEIGHTS_FILE, TransferModel, check_modality, new_model
 from .precision import resolve_precision
-from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, check_output_file,
+from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, claim_out, claim_output,
                    default_run_dir, require_run, staged_run_dir, write_json, write_yaml)
 from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
 from .train import History
 
-__all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions",
+__all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions", "csv_cell",
            "FitResult", "Prediction", "PREDICTIONS_FILE"]
 
 PREDICTIONS_FILE = "predictions.csv"
+# What makes Excel, LibreOffice and Google Sheets read a cell as a formula (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 EVAL_BATCH = engine.engine.EVAL_BATCH
 
 
@@ -85,8 +87,11 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
              show_progress: bool = True) -> FitResult:
     """`fit` from a RunSpec (e.g. a saved config.yaml): the same spec and seed give the same run."""
     out = Path(out) if out is not None else default_run_dir(spec.backbone.name, spec.strategy.name)
-    data_paths = [p for p in (spec.data.train, spec.data.test) if p and not p.startswith("builtin:")]
-    check_out(out, overwrite, keep=data_paths)  # before any work, so a clash costs nothing
+    with claim_out(out, overwrite, spec.inputs()):  # before any work, so a clash costs nothing
+        return _fit(spec, out, overwrite, show_progress)
+
+
+def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitResult:
     data = load_task(spec.data, spec.train.seed)
     race = trained = None
     if spec.strategy.name == AUTO:  # not a plan: race the plausible plans; the winner comes back trained
@@ -161,38 +166,44 @@ def predict_examples(model: TransferModel, examples: Examples, precision: str, s
     return [Prediction(str(name), model.classes[int(row.argmax())], float(row.max())) for name, row in zip(names, proba)]
 
 
-def write_predictions(path: Path, predictions: list[Prediction]) -> None:
+def csv_cell(text: str, csv_safe: bool) -> str:
+    """A cell as written; with csv_safe, one that a spreadsheet would run as a formula gets a leading quote."""
+    return "'" + text if csv_safe and text.startswith(FORMULA_START) else text
+
+
+def write_predictions(path: Path, predictions: list[Prediction], csv_safe: bool = False) -> None:
     """predictions.csv (input,label,score), written atomically; scores keep every bit (repr)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["input", "label", "score"])
-    writer.writerows([p.input, p.label, repr(p.score)] for p in predictions)
+    writer.writerows([csv_cell(p.input, csv_safe), csv_cell(p.label, csv_safe), repr(p.score)] for p in predictions)
     atomic_write_text(path, buffer.getvalue())
 
 
 def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, show_progress: bool = True) -> dict:
     """Metrics of a saved run on labelled TEST data; written to `output` as JSON when given."""
-    check_output_file(output, METRICS_FILE)
-    model, spec = _open_run(run_dir)
-    examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image)
-    _check_modality(model, examples)
-    unknown = sorted(set(examples.labels) - set(model.classes))
-    if unknown:
-        raise HeadstartError(f"{test}: labels {unknown[:5]} are not classes of this model ({', '.join(model.classes)})")
-    predictions = predict_examples(model, examples, spec.train.precision, show_progress)
-    metrics = classification_metrics(examples.labels, [p.label for p in predictions], model.classes)
-    if output is not None:
-        write_json(Path(output), metrics)
+    with claim_output(output, METRICS_FILE, [run_dir, test]) as output:  # before any work
+        model, spec = _open_run(run_dir)
+        examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image)
+        _check_modality(model, examples)
+        unknown = sorted(set(examples.labels) - set(model.classes))
+        if unknown:
+            raise HeadstartError(f"{test}: labels {unknown[:5]} are not classes of this model "
+                                 f"({', '.join(model.classes)})")
+        predictions = predict_examples(model, examples, spec.train.precision, show_progress)
+        metrics = classification_metrics(examples.labels, [p.label for p in predictions], model.classes)
+        if output is not None:
+            write_json(output, metrics)
     return metrics
 
 
-def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None,
-            show_progress: bool = True) -> list[Prediction]:
+def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None, show_progress: bool = True,
+            csv_safe: bool = False) -> list[Prediction]:
     """The model's label and its probability for every input; written as CSV (input,label,score) when given."""
-    check_output_file(output, PREDICTIONS_FILE)
-    model, spec = _open_run(run_dir)
-    examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image)
-    predictions = predict_examples(model, examples, spec.train.precision, show_progress)
-    if output is not None:
-        write_predictions(Path(output), predictions)
+    with claim_output(output, PREDICTIONS_FILE, [run_dir, inputs]) as output:  # before any work
+        model, spec = _open_run(run_dir)
+        examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image)
+        predictions = predict_examples(model, examples, spec.train.precision, show_progress)
+        if output is not None:
+            write_predictions(output, predictions, csv_safe)
     return predictions

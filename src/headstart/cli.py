@@ -123,14 +123,18 @@ def predict(
     run_dir: Path = typer.Argument(..., help="A run directory written by 'headstart fit'."),
     inputs: str = typer.Argument(..., metavar="INPUT", help="Images (a folder) or texts (.csv/.jsonl with a 'text' column)."),
     output: Optional[Path] = typer.Option(None, "--output", help="CSV to write (input,label,score); default: print it."),
+    csv_safe: bool = typer.Option(False, "--csv-safe", help="Prefix a quote (') to every cell that starts with =, +, "
+                                  "-, @, a tab or a carriage return, so that a spreadsheet shows it as text and never "
+                                  "runs it as a formula."),
     quiet: bool = QUIET,
 ):
     """Label new inputs with a saved run: one row per input with the label and its probability."""
-    predictions = api.predict(run_dir, inputs, output, show_progress=not quiet)
+    predictions = api.predict(run_dir, inputs, output, show_progress=not quiet, csv_safe=csv_safe)
     if output is None:
         writer = csv.writer(sys.stdout)
         writer.writerow(["input", "label", "score"])
-        writer.writerows([p.input, p.label, f"{p.score:.4f}"] for p in predictions)
+        writer.writerows([api.csv_cell(p.input, csv_safe), api.csv_cell(p.label, csv_safe), f"{p.score:.4f}"]
+                         for p in predictions)
     else:
         typer.echo(f"{len(predictions)} predictions written to {output}")
 

@@ -23,7 +23,7 @@ from . import __version__, backbones
 from . import strategies as registry
 from . import train as engine
 from .baselines import BASELINE_NAME, fit_baseline, predict_baseline
-from .config import BackboneSpec, TrainSpec
+from .config import RunSpec, TrainSpec
 from .data import Examples, TaskData, load_examples
 from .data.splits import check_classes, evaluation_splits, few_shot, stratified_split, stratified_subset
 from .errors import HeadstartError
@@ -32,7 +32,7 @@ from .evaluate.benefits import benefits, paired_difference
 from .evaluate.report import write_report
 from .model import TransferModel
 from .precision import resolve_precision
-from .runs import check_out, staged_run_dir, write_json, write_yaml
+from .runs import claim_out, staged_run_dir, write_json, write_yaml
 
 __all__ = ["compare", "DEFAULT_STRATEGIES", "default_strategies", "parse_shots"]
 
@@ -63,59 +63,66 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             command: str | None = None) -> dict:
     """Run every strategy and the baseline on the same splits; write summary.json and report.html."""
     out = Path(out)
-    check_out(out, overwrite, keep=[p for p in (train, test) if p and not str(p).startswith("builtin:")])
+    options = RunSpec.build({"data": {"train": train, "test": test, "train_size": train_size},  # as fit checks them
+                             "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
+                                          "max_length": max_length},
+                             "strategy": {"epochs": epochs}, "train": {"batch_size": batch_size,
+                                                                      "precision": precision}},
+                            source="compare options")
     if folds is not None and seeds is not None:
         raise HeadstartError("give --folds K or --seeds N, not both")
-    seeds = 3 if folds is None and seeds is None else seeds
-    shot_list = parse_shots(shots)
-    precision = resolve_precision(precision)
-    spec = BackboneSpec(name=backbone, weights=weights, image_size=image_size, max_length=max_length)
-    pristine = backbones.load(spec)
-    names = _strategy_names(strategies, len(pristine.layer_groups()))
-    plans = {name: registry.plan(name, epochs) for name in names}
+    if seeds is not None and seeds < 1:
+        raise HeadstartError(f"--seeds {seeds}: need at least 1 seeded split (3 or more for a firm verdict)")
+    with claim_out(out, overwrite, options.inputs()):  # before any work
+        seeds = 3 if folds is None and seeds is None else seeds
+        shot_list = parse_shots(shots)
+        precision = resolve_precision(precision)
+        pristine = backbones.load(options.backbone)
+        names = _strategy_names(strategies, len(pristine.layer_groups()))
+        plans = {name: registry.plan(name, epochs) for name in names}
 
-    examples = load_examples(train)
-    if train_size is not None:
-        examples = stratified_subset(examples, train_size, 0)
-    check_classes(examples, 3, "to split folds and validation")
-    if examples.modality != pristine.modality:
-        raise HeadstartError(f"backbone '{backbone}' reads {pristine.modality}s but {train} holds {examples.modality}s")
-    external = load_examples(test) if test else None
-    classes = sorted(set(examples.labels))
-    splits = evaluation_splits(examples, folds, seeds or 1)
+        examples = load_examples(train)
+        if train_size is not None:
+            examples = stratified_subset(examples, train_size, 0)
+        check_classes(examples, 3, "to split folds and validation")
+        if examples.modality != pristine.modality:
+            raise HeadstartError(f"backbone '{backbone}' reads {pristine.modality}s but {train} holds {examples.modality}s")
+        external = load_examples(test) if test else None
+        classes = sorted(set(examples.labels))
+        splits = evaluation_splits(examples, folds, seeds)
 
-    runs: dict[str, dict] = {}  # name -> shots -> list of per-fold results
-    started = time.perf_counter()
-    for fold, (fold_train, held_out) in enumerate(splits):
-        fit_part, val = stratified_split(fold_train, 0.1, fold + 1)
-        for k in shot_list:
-            part = fit_part if k == ALL else few_shot(fit_part, k, seed=fold)
-            task = TaskData(part, val, held_out, classes, examples.modality)
-            for name in names:
-                engine.progress.console.print(f"fold {fold + 1}/{len(splits)}, {k} per class: {name}", highlight=False)
-                result = _run_strategy(pristine, task, plans[name], precision, batch_size, fold, external, show_progress)
-                runs.setdefault(name, {}).setdefault(k, []).append(result)
-            runs.setdefault(BASELINE_NAME, {}).setdefault(k, []).append(_run_baseline(task, external, fold))
+        runs: dict[str, dict] = {}  # name -> shots -> list of per-fold results
+        started = time.perf_counter()
+        for fold, (fold_train, held_out) in enumerate(splits):
+            fit_part, val = stratified_split(fold_train, 0.1, fold + 1)
+            for k in shot_list:
+                part = fit_part if k == ALL else few_shot(fit_part, k, seed=fold)
+                task = TaskData(part, val, held_out, classes, examples.modality)
+                for name in names:
+                    engine.progress.console.print(f"fold {fold + 1}/{len(splits)}, {k} per class: {name}", highlight=False)
+                    result = _run_strategy(pristine, task, plans[name], precision, batch_size, fold, external, show_progress)
+                    runs.setdefault(name, {}).setdefault(k, []).append(result)
+                runs.setdefault(BASELINE_NAME, {}).setdefault(k, []).append(_run_baseline(task, external, fold))
 
-    summary = _summarise(runs, shot_list)
-    summary.update({
-        "headstart_version": __version__,
-        "command": command,
-        "config": {"train": train, "test": test, "backbone": backbone, "strategies": names, "folds": folds,
-                   "seeds": seeds, "shots": shot_list, "epochs": epochs, "train_size": train_size,
-                   "image_size": image_size, "max_length": max_length, "batch_size": batch_size,
-                   "precision": precision, "plans": {n: p.to_dict() for n, p in plans.items()}},
-        "task": {"modality": examples.modality, "classes": classes, "n": len(examples),
-                 "splits": f"{folds}-fold stratified cross-validation" if folds else
-                           f"{seeds} seeded stratified 80/20 hold-outs",
-                 "validation": "10% of each split's training part, the same for every strategy and shot count"},
-        "seconds": time.perf_counter() - started,
-    })
-    with staged_run_dir(out, overwrite) as stage:
-        write_json(stage / "summary.json", summary)
-        write_yaml(stage / "config.yaml", {"command": command, **summary["config"]})
-        write_report(summary, stage)
-    return summary
+        summary = _summarise(runs, shot_list)
+        summary.update({
+            "headstart_version": __version__,
+            "command": command,
+            "config": {"train": train, "test": test, "backbone": backbone, "strategies": names, "folds": folds,
+                       "seeds": seeds, "shots": shot_list, "epochs": epochs, "train_size": train_size,
+                       "image_size": image_size, "max_length": max_length, "batch_size": batch_size,
+                       "precision": precision, "plans": {n: p.to_dict() for n, p in plans.items()}},
+            "task": {"modality": examples.modality, "classes": classes, "n": len(examples),
+                     "splits": f"{folds}-fold stratified cross-validation" if folds else
+                               f"{seeds} seeded stratified 80/20 hold-outs",
+                     "validation": "10% of each split's training part, the same for every strategy and shot count"},
+            "seconds": time.perf_counter() - started,
+        })
+        with staged_run_dir(out, overwrite) as stage:
+            write_json(stage / "summary.json", summary)
+            write_yaml(stage / "config.yaml", {"command": command, **summary["config"]})
+            write_report(summary, stage)
+        return summary
 
 
 def default_strategies(n_groups: int) -> list[str]:

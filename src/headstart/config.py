@@ -14,14 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import HeadstartError
 
-__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "RunSpec", "help_for", "parse_budget", "read_config_section"]
+__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "RunSpec", "help_for", "parse_budget", "read_config_section",
+           "seed_field", "SEED_MAX"]
 
 
 class _Spec(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     @classmethod
-    def _validate_options(cls, raw: dict, what: str):
+    def validated(cls, raw: dict, what: str):
         """Validate every option at once; one line naming each bad option as typed (--mask-prob), its value, the rule."""
         try:
             return cls.model_validate(raw)
@@ -29,6 +30,15 @@ class _Spec(BaseModel):
             problems = "; ".join(f"--{str(e['loc'][-1]).replace('_', '-')} {e.get('input')!r}: "
                                  f"{e['msg'][0].lower()}{e['msg'][1:]}" for e in err.errors())
             raise HeadstartError(f"invalid {what}: {problems}") from None
+
+
+# Every seed passes through numpy, whose seeds stop at 2**32 - 1; offsets such as seed + 1 must stay below it.
+SEED_MAX = 2**31 - 1
+
+
+def seed_field(description: str):
+    """The one declaration of a seed option: a whole number from 0 to SEED_MAX."""
+    return Field(0, ge=0, le=SEED_MAX, description=f"{description} (0 to {SEED_MAX})")
 
 
 def read_config_section(path: str | Path, section: str, command: str) -> dict:
@@ -63,12 +73,16 @@ class BackboneSpec(_Spec):
     image_size: Optional[int] = Field(None, ge=8, le=1024, description="Image side in pixels; default: the backbone's own.")
     max_length: int = Field(128, ge=8, le=4096, description="Longest text in tokens; longer texts are truncated.")
 
+    def inputs(self) -> list[str | None]:
+        """What the backbone reads from disk (a folder by name, a weights file): never a place to write."""
+        return [self.name, self.weights]
+
 
 class StrategySpec(_Spec):
     name: str = Field("linear-probe", description="How to reuse the backbone: linear-probe, freeze:K, full, lp-ft, scratch, or auto "
                                                        "(advise, then race the likely ones and keep the best).")
     epochs: Optional[int] = Field(None, ge=1, description="Epochs per phase; default: the strategy's own.")
-    lr: Optional[float] = Field(None, gt=0, description="Learning rate of the new head; default: the strategy's own.")
+    lr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Learning rate of the new head; default: the strategy's own.")
     budget: Optional[str] = Field(None, description="Time budget of --strategy auto's race, e.g. 90s, 10m, 1h "
                                                     "(default 10m); the winner's full fit comes after it.")
 
@@ -99,9 +113,9 @@ class TrainSpec(_Spec):
     batch_size: int = Field(32, ge=1, description="Examples per training step.")
     precision: Optional[Literal["fp32", "bf16"]] = Field(None, description="Arithmetic: bf16 (default where the CPU "
                                                                            "has native bf16) or fp32.")
-    seed: int = Field(0, description="Seed for splits, initialisation and shuffling: the same seed gives the same run.")
+    seed: int = seed_field("Seed for splits, initialisation and shuffling: the same seed gives the same run")
     patience: int = Field(5, ge=1, description="Stop a phase after this many epochs without a better validation accuracy.")
-    weight_decay: float = Field(0.01, ge=0, description="AdamW weight decay.")
+    weight_decay: float = Field(0.01, ge=0, allow_inf_nan=False, description="AdamW weight decay.")
     min_steps: int = Field(0, ge=0, description="Give a phase with few examples at least this many optimiser "
                                                 "steps by passing over the data several times an epoch.")
 
@@ -129,6 +143,10 @@ class RunSpec(_Spec):
 
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
+
+    def inputs(self) -> list[str | None]:
+        """Every path the run reads: its data and its backbone's (--out may be none of them, nor inside one)."""
+        return [self.data.train, self.data.test, *self.backbone.inputs()]
 
 
 def help_for(section: type[_Spec], field: str) -> str:

@@ -24,7 +24,7 @@ from ..data import Examples, load_examples
 from ..data.splits import stratified_subset
 from ..errors import HeadstartError
 from ..precision import resolve_precision
-from ..runs import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, atomic_write_text, check_out, default_run_dir, \
+from ..runs import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, atomic_write_text, claim_out, default_run_dir, \
     staged_run_dir, write_json, write_yaml
 from ..train.progress import console
 from ._curve import plot_pretrain_curve
@@ -63,41 +63,41 @@ def pretrain_from_spec(spec: PretrainSpec, out: str | Path | None = None, overwr
                        show_progress: bool = True) -> PretrainResult:
     """`pretrain` from a PretrainSpec (e.g. a backbone folder's config.yaml): the same spec gives the same backbone."""
     out = Path(out) if out is not None else default_run_dir(spec.backbone.name, spec.method)
-    check_out(out, overwrite, keep=[] if spec.data.startswith("builtin:") else [spec.data])  # before any work
-    spec = _resolve(spec)
-    run = METHODS.get(spec.method)
+    with claim_out(out, overwrite, [spec.data, *spec.backbone.inputs()]):  # before any work
+        spec = _resolve(spec)
+        run = METHODS.get(spec.method)
 
-    set_seed(spec.seed)  # a :random backbone's initial weights are part of the run
-    model = backbones.load(spec.backbone)
-    _check_backbone(spec, model)
-    if spec.backbone.image_size is None and "image_size" in model.describe():  # the backbone's own, recorded
-        spec = spec.model_copy(update={"backbone": spec.backbone.model_copy(
-            update={"image_size": model.describe()["image_size"]})})
-    examples = _load_data(spec)
-    if examples.modality != model.modality:
-        raise HeadstartError(f"{spec.data} holds {examples.modality}s but backbone '{spec.backbone.name}' reads "
-                             f"{model.modality}s; pick {'an' if examples.modality == 'image' else 'a'} "
-                             f"{examples.modality} backbone")
-    console.print(f"pretraining {spec.backbone.name} by {spec.method} on {len(examples)} examples of {spec.data}",
-                  highlight=False)
-    inherited_head = model.source_head
-    result: Pretrained = run(model, examples, spec.options(), show_progress)
-    if result.backbone.source_head is inherited_head:
-        result.backbone.source_head = None  # e.g. ImageNet's classifier: it read the features before they changed
+        set_seed(spec.seed)  # a :random backbone's initial weights are part of the run
+        model = backbones.load(spec.backbone)
+        _check_backbone(spec, model)
+        if spec.backbone.image_size is None and "image_size" in model.describe():  # the backbone's own, recorded
+            spec = spec.model_copy(update={"backbone": spec.backbone.model_copy(
+                update={"image_size": model.describe()["image_size"]})})
+        examples = _load_data(spec)
+        if examples.modality != model.modality:
+            raise HeadstartError(f"{spec.data} holds {examples.modality}s but backbone '{spec.backbone.name}' reads "
+                                 f"{model.modality}s; pick {'an' if examples.modality == 'image' else 'a'} "
+                                 f"{examples.modality} backbone")
+        console.print(f"pretraining {spec.backbone.name} by {spec.method} on {len(examples)} examples of {spec.data}",
+                      highlight=False)
+        inherited_head = model.source_head
+        result: Pretrained = run(model, examples, spec.options(), show_progress)
+        if result.backbone.source_head is inherited_head:
+            result.backbone.source_head = None  # e.g. ImageNet's classifier: it read the features before they changed
 
-    for key in ("epochs", "lr"):  # the method's defaults, once resolved, belong in the config
-        if getattr(spec, key) is None and result.summary.get(key) is not None:
-            spec = spec.model_copy(update={key: result.summary[key]})
-    summary = {"method": spec.method, "n_examples": len(examples), **result.summary}
-    with staged_run_dir(out, overwrite) as stage:
-        backbones.save_backbone(result.backbone, stage, provenance={
-            "method": spec.method, "data": spec.data, "start": spec.backbone.name, "options": spec.to_dict(),
-            "summary": summary})
-        write_yaml(stage / CONFIG_FILE, {"pretrain": spec.to_dict()})
-        atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(row) + "\n" for row in result.history))
-        write_json(stage / METRICS_FILE, summary)
-        plot_pretrain_curve(result.history, stage / CURVE_FILE, f"{spec.backbone.name} / {spec.method}")
-    return PretrainResult(out, result.history, summary)
+        for key in ("epochs", "lr"):  # the method's defaults, once resolved, belong in the config
+            if getattr(spec, key) is None and result.summary.get(key) is not None:
+                spec = spec.model_copy(update={key: result.summary[key]})
+        summary = {"method": spec.method, "n_examples": len(examples), **result.summary}
+        with staged_run_dir(out, overwrite) as stage:
+            backbones.save_backbone(result.backbone, stage, provenance={
+                "method": spec.method, "data": spec.data, "start": spec.backbone.name, "options": spec.to_dict(),
+                "summary": summary})
+            write_yaml(stage / CONFIG_FILE, {"pretrain": spec.to_dict()})
+            atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(row) + "\n" for row in result.history))
+            write_json(stage / METRICS_FILE, summary)
+            plot_pretrain_curve(result.history, stage / CURVE_FILE, f"{spec.backbone.name} / {spec.method}")
+        return PretrainResult(out, result.history, summary)
 
 
 def pretrain_spec(data: str, *, method: str, backbone: str, epochs: int | None = None, lr: float | None = None,

@@ -11,7 +11,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from ..config import BackboneSpec, _Spec, read_config_section
+from ..config import BackboneSpec, _Spec, read_config_section, seed_field
 from ._method import PretrainOptions
 
 __all__ = ["PretrainSpec", "RANDOM_INIT_STRATEGY"]
@@ -28,7 +28,7 @@ class PretrainSpec(_Spec):
                                     "modelling on unlabelled text) or contrastive (SimCLR on unlabelled images).")
     backbone: BackboneSpec
     epochs: Optional[int] = Field(None, ge=1, description="Passes over the data; default: the method's own.")
-    lr: Optional[float] = Field(None, gt=0, description="Learning rate (AdamW, warm-up + cosine); default: the method's own.")
+    lr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Learning rate (AdamW, warm-up + cosine); default: the method's own.")
     batch_size: int = Field(32, ge=2, description="Examples per step (contrastive: images, each seen in two views).")
     mask_prob: float = Field(0.15, gt=0, lt=1, description="mlm: share of tokens masked (80% [MASK], 10% random, 10% kept).")
     temperature: float = Field(0.1, gt=0, le=10, description="contrastive: NT-Xent temperature; lower is sharper.")
@@ -38,12 +38,12 @@ class PretrainSpec(_Spec):
                                                               "(stratified for supervised).")
     precision: Optional[Literal["fp32", "bf16"]] = Field(None, description="Arithmetic: bf16 (default where the CPU "
                                                                            "has native bf16) or fp32.")
-    seed: int = Field(0, description="Seed for subsets, splits, initialisation, augmentation and shuffling.")
+    seed: int = seed_field("Seed for subsets, splits, initialisation, augmentation and shuffling")
     headstart_version: Optional[str] = None
 
     @classmethod
     def build(cls, raw: dict) -> "PretrainSpec":
-        return cls._validate_options(raw, "pretrain options")
+        return cls.validated(raw, "pretrain options")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "PretrainSpec":

@@ -18,12 +18,12 @@ import numpy as np
 import torch
 
 from .. import __version__, backbones
-from ..config import BackboneSpec
+from ..config import BackboneSpec, RunSpec
 from ..data import Examples, load_examples
 from ..data.splits import check_classes, stratified_subset
 from ..errors import HeadstartError
 from ..precision import resolve_precision
-from ..runs import check_out, staged_run_dir, write_json
+from ..runs import claim_out, staged_run_dir, write_json
 from ..train import embed
 from ._measure import PROBE_DIMS, probe_accuracy, proxy_a_distance
 from ._rule import NO_BETTER_THAN_RANDOM_AT, SIMILAR_AT, SMALL_BELOW, probe_similarity, recommend
@@ -69,20 +69,22 @@ def advise(train: str, *, backbone: str, source: str | None = None, train_size: 
            precision: str | None = None, seed: int = 0, out: str | Path | None = None, overwrite: bool = False,
            show_progress: bool = True) -> Advice:
     """Measure size and similarity of TRAIN for a backbone, and recommend a strategy; advice.json in `out`."""
-    if out is not None:
-        check_out(Path(out), overwrite, keep=[p for p in (train, source) if p and not p.startswith("builtin:")])
-    examples = load_examples(train)
-    if train_size is not None:
-        examples = stratified_subset(examples, train_size, seed)
-    source_examples = load_examples(source, labelled=False) if source else None
-    spec = BackboneSpec(name=backbone, weights=weights, image_size=image_size, max_length=max_length)
-    advice = advise_examples(examples, spec, source_examples, resolve_precision(precision), seed, show_progress)
-    if out is not None:
-        with staged_run_dir(Path(out), overwrite) as stage:
-            write_json(stage / ADVICE_FILE, advice.to_dict())
-            from ._plot import plot_advice  # matplotlib only when a picture is asked for
-            plot_advice(advice, stage / "advice.png")
-    return advice
+    options = RunSpec.build({"data": {"train": train, "train_size": train_size},  # every problem at once, as fit
+                             "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
+                                          "max_length": max_length},
+                             "train": {"precision": precision, "seed": seed}}, source="advise options")
+    with claim_out(out, overwrite, [train, source, *options.backbone.inputs()]):  # before any work
+        examples = load_examples(train)
+        if train_size is not None:
+            examples = stratified_subset(examples, train_size, seed)
+        source_examples = load_examples(source, labelled=False) if source else None
+        advice = advise_examples(examples, options.backbone, source_examples, resolve_precision(precision), seed, show_progress)
+        if out is not None:
+            with staged_run_dir(Path(out), overwrite) as stage:
+                write_json(stage / ADVICE_FILE, advice.to_dict())
+                from ._plot import plot_advice  # matplotlib only when a picture is asked for
+                plot_advice(advice, stage / "advice.png")
+        return advice
 
 
 def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | None, precision: str, seed: int = 0,

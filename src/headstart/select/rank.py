@@ -22,12 +22,12 @@ from pydantic import Field, ValidationError
 
 from .. import __version__, backbones as backbone_sources
 from .. import train as engine
-from ..config import BackboneSpec, DataSpec, TrainSpec, _Spec, help_for
+from ..config import BackboneSpec, DataSpec, TrainSpec, _Spec, help_for, seed_field
 from ..data import Examples, load_examples
 from ..data.splits import check_classes, stratified_subset
 from ..errors import HeadstartError
 from ..precision import resolve_precision
-from ..runs import atomic_path, check_out, staged_run_dir, write_json, write_yaml
+from ..runs import atomic_path, claim_out, staged_run_dir, write_json, write_yaml
 from .scores import DEFAULT_METRICS, METRICS
 
 __all__ = ["rank", "RankSpec", "RANK_FILE", "NOTE"]
@@ -49,7 +49,7 @@ class RankSpec(_Spec):
     image_size: Optional[int] = Field(None, ge=8, le=1024, description=help_for(BackboneSpec, "image_size"))
     max_length: int = Field(128, ge=8, le=4096, description=help_for(BackboneSpec, "max_length"))
     precision: Optional[str] = Field(None, description=help_for(TrainSpec, "precision"))
-    seed: int = Field(0, description="Seed for the --train-size subset and for NAME:random weights.")
+    seed: int = seed_field("Seed for the --train-size subset and for NAME:random weights")
     batch_size: int = Field(64, ge=1, description="Examples per embedding batch.")
     headstart_version: Optional[str] = None
 
@@ -93,23 +93,22 @@ def rank(train: str, backbones: list[str] | str, metrics: list[str] | str | None
                           metrics=list(DEFAULT_METRICS) if metrics is None else split(metrics),
                           train_size=train_size, image_size=image_size, max_length=max_length,
                           precision=precision, seed=seed, batch_size=batch_size)
-    if out is not None:  # before any work, so a clash costs nothing
-        check_out(Path(out), overwrite, keep=[] if spec.train.startswith("builtin:") else [spec.train])
-    spec.precision = resolve_precision(spec.precision)
-    spec.headstart_version = __version__
+    with claim_out(out, overwrite, [spec.train, *spec.backbones]):  # before any work, so a clash costs nothing
+        spec.precision = resolve_precision(spec.precision)
+        spec.headstart_version = __version__
 
-    examples = _load(spec)
-    candidates = _load_backbones(spec, examples)  # every name and modality checked before the slow part
-    results = [_score(name, backbone, loaded, examples, spec, show_progress)
-               for name, (backbone, loaded) in candidates.items()]
-    results = _best_first(results, spec.metrics[0])
+        examples = _load(spec)
+        candidates = _load_backbones(spec, examples)  # every name and modality checked before the slow part
+        results = [_score(name, backbone, loaded, examples, spec, show_progress)
+                   for name, (backbone, loaded) in candidates.items()]
+        results = _best_first(results, spec.metrics[0])
 
-    if out is not None:
-        with staged_run_dir(Path(out), overwrite) as stage:
-            write_json(stage / RANK_FILE, results)
-            write_yaml(stage / "config.yaml", {"rank": spec.model_dump(mode="json"), "notes": [NOTE]})
-            plot_ranking(results, spec.metrics, stage / "rank.png", f"backbones on {spec.train} (n = {len(examples)})")
-    return results
+        if out is not None:
+            with staged_run_dir(Path(out), overwrite) as stage:
+                write_json(stage / RANK_FILE, results)
+                write_yaml(stage / "config.yaml", {"rank": spec.model_dump(mode="json"), "notes": [NOTE]})
+                plot_ranking(results, spec.metrics, stage / "rank.png", f"backbones on {spec.train} (n = {len(examples)})")
+        return results
 
 
 def _load(spec: RankSpec) -> Examples:

@@ -36,7 +36,7 @@ from ..errors import HeadstartError
 from ..evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
 from ..model import TransferModel, check_modality
 from ..precision import resolve_precision
-from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, check_out, default_run_dir,
+from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, claim_out, default_run_dir,
                     staged_run_dir, write_json, write_yaml)
 from ..train import History
 from ..train.cache import content_digest
@@ -103,8 +103,12 @@ def self_train_from_spec(spec: RunSpec, options: SelfTrainSpec, out: str | Path 
                          overwrite: bool = False, show_progress: bool = True) -> SelfTrainResult:
     """self_train on validated specs (what the API's keywords and a saved config.yaml both become)."""
     out = Path(out) if out is not None else default_run_dir(spec.backbone.name, f"self-train-{spec.strategy.name}")
-    check_out(out, overwrite, keep=[p for p in (spec.data.train, spec.data.test, options.unlabeled)
-                                    if p and not str(p).startswith("builtin:")])
+    with claim_out(out, overwrite, [*spec.inputs(), options.unlabeled]):  # before any work
+        return _self_train(spec, options, out, overwrite, show_progress)
+
+
+def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: bool,
+                show_progress: bool) -> SelfTrainResult:
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)

@@ -49,7 +49,7 @@ class SelfTrainSpec(_Spec):
 
     @classmethod
     def build(cls, raw: dict) -> "SelfTrainSpec":
-        return cls._validate_options(raw, "self-training options")
+        return cls.validated(raw, "self-training options")
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> "SelfTrainSpec":
