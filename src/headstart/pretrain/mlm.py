@@ -25,6 +25,7 @@ from ..backbones import Backbone
 from ..data import Examples
 from ..errors import HeadstartError
 from ..model import autocast
+from ..train.engine import check_loss
 from ..train.progress import progress_bar
 from ._method import METHODS, PretrainOptions, Pretrained
 
@@ -169,12 +170,13 @@ def mlm(backbone: Backbone, examples: Examples, options: PretrainOptions, show_p
                 with autocast(options.precision):
                     logits, targets = trained(**batch)
                 loss = F.cross_entropy(logits.float(), targets)
+                value = check_loss(loss.item(), f"mlm epoch {epoch}", lr)
                 accelerator.backward(loss)
                 accelerator.clip_grad_norm_(trained.parameters(), 1.0)
                 optimizer.step()
                 scheduler.step()
                 optimizer.zero_grad(set_to_none=True)
-                losses.append(loss.item())
+                losses.append(value)
                 advance(1)
         row = {"epoch": epoch, "loss": float(np.mean(losses)), **_validate(net, val_batches, options.precision)}
         history.append({**row, "seconds": round(time.perf_counter() - t0, 2)})

@@ -17,7 +17,6 @@ too small to tell them apart). Test data is looked at only to report, never to c
 from __future__ import annotations
 
 import copy
-import json
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,8 +35,8 @@ from ..errors import HeadstartError
 from ..evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
 from ..model import TransferModel, check_modality
 from ..precision import resolve_precision
-from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, claim_out, default_run_dir,
-                    staged_run_dir, write_json, write_yaml)
+from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, claim_out, default_run_dir, staged_run_dir,
+                    write_json, write_jsonl, write_yaml)
 from ..train import History
 from ..train.cache import content_digest
 from ._pseudo import PseudoLabels, per_class_counts, pseudo_label_accuracy, select_curriculum, select_pseudo_labels
@@ -308,7 +307,7 @@ def _save(out, overwrite, spec, options, plan, data, notes, best: _Round, metric
             "plan": plan.to_dict(), "notes": data.notes + notes})
         write_json(stage / METRICS_FILE, metrics)
         write_json(stage / ROUNDS_FILE, summary)
-        atomic_write_text(stage / HISTORY_FILE, "".join(json.dumps(r.to_dict()) + "\n" for r in best.history.records))
+        write_jsonl(stage / HISTORY_FILE, [r.to_dict() for r in best.history.records])
         write_predictions(stage / PREDICTIONS_FILE, best.predictions)
         best.model.save(stage / MODEL_DIR)
         title = f"{spec.backbone.name} / {plan.strategy}, self-training"

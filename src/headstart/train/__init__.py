@@ -1,7 +1,7 @@
 """Training: the engine that runs plans, the feature cache, progress and history."""
 
 from .cache import embed
-from .engine import run, steps
+from .engine import check_loss, run, steps
 from .history import EpochRecord, History
 
-__all__ = ["run", "steps", "embed", "History", "EpochRecord"]
+__all__ = ["run", "steps", "check_loss", "embed", "History", "EpochRecord"]

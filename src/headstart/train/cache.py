@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+from safetensors.torch import save_file
 
 from ..backbones import Backbone
 from ..model import autocast
@@ -78,19 +80,31 @@ def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str
     return torch.stack([rows[d] for d in digests]) if inputs else torch.zeros(0, backbone.dim)
 
 
+def _tensor_digest(features: torch.Tensor) -> str:
+    return hashlib.sha256(features.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+
+
 def _read(path: Path, n: int) -> torch.Tensor | None:
+    """A cache file's features if they are whole: its checksum is verified, a damaged file recomputed, never used."""
     if not path.is_file():
         return None
     try:
-        features = load_file(path)["features"]
-    except Exception:  # a damaged cache file is recomputed, never trusted
+        with safe_open(str(path), "pt") as f:
+            expected = (f.metadata() or {}).get("sha256")
+            features = f.get_tensor("features")
+        intact = expected == _tensor_digest(features) and len(features) == n
+    except Exception:  # safetensors raises several types for a damaged file
+        intact = False
+    if not intact:
+        warnings.warn(f"the cached features {path.name} are damaged; computing them again", stacklevel=3)
         return None
-    return features if len(features) == n else None
+    return features
 
 
 def _write(path: Path, features: torch.Tensor) -> None:
+    features = features.contiguous()
     try:
         with atomic_path(path) as tmp:
-            save_file({"features": features.contiguous()}, str(tmp))
+            save_file({"features": features}, str(tmp), metadata={"sha256": _tensor_digest(features)})
     except OSError:
         pass  # a read-only or full disk only costs the disk cache

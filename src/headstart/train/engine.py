@@ -28,9 +28,17 @@ from .cache import embed
 from .history import EpochRecord, History
 from .progress import progress_bar
 
-__all__ = ["run", "steps"]
+__all__ = ["run", "steps", "check_loss"]
 
 EVAL_BATCH = 64
+
+
+def check_loss(value: float, where: str, lr: float) -> float:
+    """The loss, or one clear line when it is not a finite number: nothing trained on from there is worth saving."""
+    if not math.isfinite(value):
+        raise HeadstartError(f"{where}: the loss is {value} (not a finite number), so training has diverged and "
+                             f"nothing is saved; the learning rate ({lr:g}) is likely too high: try a smaller --lr")
+    return value
 
 
 class _RawInputs(torch.utils.data.Dataset):
@@ -99,11 +107,12 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
                         with autocast(precision):
                             logits = net(batch)
                         loss = F.cross_entropy(logits.float(), targets)
+                        value = check_loss(loss.item(), f"{phase.name} phase, epoch {len(history.records)}", phase.lr)
                         accelerator.backward(loss)
                         optimizer.step()
                         scheduler.step()
                         optimizer.zero_grad(set_to_none=True)
-                        losses.append(loss.item())
+                        losses.append(value)
                         advance(1)
             improved = _record(history, best, model, phase.name, len(history.records), float(np.mean(losses)),
                                validate, t0)
