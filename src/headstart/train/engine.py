@@ -94,7 +94,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(phase.warmup * total), total)
         net, optimizer, loader = accelerator.prepare(net, optimizer, loader)
         if number == 0:
-            _record(history, best, model, phase.name, 0, None, validate, time.perf_counter())
+            _record(history, best, model, phase, 0, None, validate, time.perf_counter())
         stale = 0
         for _ in range(phase.epochs):
             t0 = time.perf_counter()
@@ -114,7 +114,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
                         optimizer.zero_grad(set_to_none=True)
                         losses.append(value)
                         advance(1)
-            improved = _record(history, best, model, phase.name, len(history.records), float(np.mean(losses)),
+            improved = _record(history, best, model, phase, len(history.records), float(np.mean(losses)),
                                validate, t0)
             yield number, history
             stale = 0 if improved else stale + 1
@@ -171,11 +171,13 @@ def _validate_raw(model: TransferModel, examples: Examples, targets: np.ndarray,
     return _scores(torch.cat(chunks), targets)
 
 
-def _record(history, best, model, phase, epoch, train_loss, validate, t0) -> bool:
+def _record(history, best, model, phase: Phase, epoch, train_loss, validate, t0) -> bool:
     """Validate, append an epoch record, and keep the weights if they are the best so far."""
     with torch.no_grad():
         accuracy, loss, correct = validate()
-    history.records.append(EpochRecord(phase, epoch, accuracy, loss, train_loss, time.perf_counter() - t0))
+    if train_loss is not None:  # weights that overflowed in the epoch's last step show here first
+        check_loss(loss, f"{phase.name} phase, epoch {epoch} (validation)", phase.lr)
+    history.records.append(EpochRecord(phase.name, epoch, accuracy, loss, train_loss, time.perf_counter() - t0))
     # Only trained weights compete: epoch 0 (before training) is recorded, never restored.
     better = train_loss is not None and (
         accuracy > best["accuracy"] or (accuracy == best["accuracy"] and loss < best["loss"]))
