@@ -29,8 +29,8 @@ from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
 from .train import History
 
-__all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions", "csv_cell",
-           "FitResult", "Prediction", "PREDICTIONS_FILE"]
+__all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions",
+           "csv_cell", "FitResult", "Prediction", "PREDICTIONS_FILE"]
 
 PREDICTIONS_FILE = "predictions.csv"
 # What makes Excel, LibreOffice and Google Sheets read a cell as a formula (OWASP's list).

@@ -51,7 +51,8 @@ def verify(folder: Path, facts: dict, marker: str, remedy: str) -> None:
         warnings.warn(f"{folder / marker} has no checksums (saved by headstart {facts.get('headstart_version', '?')}); "
                       "its files were not verified", stacklevel=3)
         return
-    if not isinstance(sums, dict) or not isinstance(sums.get("files"), dict) or _facts_digest(facts) != sums.get("facts"):
+    intact = isinstance(sums, dict) and isinstance(sums.get("files"), dict) and _facts_digest(facts) == sums.get("facts")
+    if not intact:
         raise HeadstartError(f"{folder / marker} was edited or is damaged (its checksum does not match what was "
                              f"saved); {remedy}")
     for name, digest in sums["files"].items():

@@ -86,7 +86,8 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             examples = stratified_subset(examples, train_size, 0)
         check_classes(examples, 3, "to split folds and validation")
         if examples.modality != pristine.modality:
-            raise HeadstartError(f"backbone '{backbone}' reads {pristine.modality}s but {train} holds {examples.modality}s")
+            raise HeadstartError(f"backbone '{backbone}' reads {pristine.modality}s but {train} holds "
+                                 f"{examples.modality}s")
         external = load_examples(test) if test else None
         classes = sorted(set(examples.labels))
         splits = evaluation_splits(examples, folds, seeds)
@@ -99,8 +100,10 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
                 part = fit_part if k == ALL else few_shot(fit_part, k, seed=fold)
                 task = TaskData(part, val, held_out, classes, examples.modality)
                 for name in names:
-                    engine.progress.console.print(f"fold {fold + 1}/{len(splits)}, {k} per class: {name}", highlight=False)
-                    result = _run_strategy(pristine, task, plans[name], precision, batch_size, fold, external, show_progress)
+                    engine.progress.console.print(f"fold {fold + 1}/{len(splits)}, {k} per class: {name}",
+                                                  highlight=False)
+                    result = _run_strategy(pristine, task, plans[name], precision, batch_size, fold, external,
+                                           show_progress)
                     runs.setdefault(name, {}).setdefault(k, []).append(result)
                 runs.setdefault(BASELINE_NAME, {}).setdefault(k, []).append(_run_baseline(task, external, fold))
 

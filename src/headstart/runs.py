@@ -20,9 +20,9 @@ import yaml
 
 from .errors import HeadstartError
 
-__all__ = ["atomic_path", "atomic_write_text", "write_json", "write_jsonl", "json_text", "write_yaml", "check_out", "claim_out", "claim_output",
-           "local_paths", "staged_run_dir", "default_run_dir", "require_run", "CONFIG_FILE", "METRICS_FILE", "HISTORY_FILE",
-           "MODEL_DIR"]
+__all__ = ["atomic_path", "atomic_write_text", "write_json", "write_jsonl", "json_text", "write_yaml", "check_out",
+           "claim_out", "claim_output", "local_paths", "staged_run_dir", "default_run_dir", "require_run", "CONFIG_FILE",
+           "METRICS_FILE", "HISTORY_FILE", "MODEL_DIR"]
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
@@ -172,8 +172,7 @@ def claim_output(output: Path | None, example: str, inputs: Iterable[str | Path]
 def _leftovers(path: Path, pattern: str) -> list[Path]:
     """Hidden files beside path that headstart named after it: '.NAME.' + pattern (see atomic_path, staged_run_dir)."""
     match = re.compile(re.escape(f".{path.name}.") + pattern + "$").match
-    folder = path.parent if str(path.parent) else Path(".")
-    return sorted(p for p in folder.iterdir() if match(p.name)) if folder.is_dir() else []
+    return sorted(p for p in path.parent.iterdir() if match(p.name)) if path.parent.is_dir() else []
 
 
 def _recover(out: Path) -> None:
@@ -196,7 +195,7 @@ def _recover(out: Path) -> None:
 def _locked(path: Path, flag: str) -> Iterator[None]:
     """An exclusive lock on '.NAME.lock' beside path, for as long as the block runs; refused at once if another
     process holds it. The kernel drops the lock when its holder dies, so a killed run never blocks the next."""
-    folder = path.parent if str(path.parent) else Path(".")
+    folder = path.parent
     lock = folder / f".{path.name}.lock"
     while True:
         try:

@@ -45,7 +45,8 @@ def check_no_custom_code(folder: Path) -> None:
             try:
                 configs[name] = json.loads((folder / name).read_text(encoding="utf-8"))
             except (ValueError, UnicodeDecodeError) as err:
-                raise HeadstartError(f"{folder / name} is not valid JSON ({err}); repair or replace the folder") from None
+                raise HeadstartError(f"{folder / name} is not valid JSON ({err}); repair or replace the "
+                                     "folder") from None
             if not isinstance(configs[name], dict):
                 raise HeadstartError(f"{folder / name} is not a JSON object; repair or replace the folder")
     for name, config in configs.items():
@@ -55,7 +56,8 @@ def check_no_custom_code(folder: Path) -> None:
     model_type = configs["config.json"].get("model_type")
     if model_type not in CONFIG_MAPPING:
         raise HeadstartError(f"{config_file}: model_type {model_type!r} is not an architecture transformers "
-                             "knows, and headstart never runs code from a model folder: use a standard one such as bert")
+                             "knows, and headstart never runs code from a model folder: use a standard one, "
+                             "such as bert")
 
 
 def _find_layers(model) -> tuple[torch.nn.Module, list[torch.nn.Module]]:
