@@ -47,6 +47,7 @@ from headstart.config import BackboneSpec, TrainSpec  # noqa: E402
 from headstart.data import TaskData, load_examples  # noqa: E402
 from headstart.model import TransferModel, autocast  # noqa: E402
 from headstart.precision import resolve_precision  # noqa: E402
+from headstart.tasks import ClassificationTask  # noqa: E402
 from headstart.train import run  # noqa: E402
 
 DATA = {"minilm-l6": "builtin:rotten-tomatoes", "efficientnet-lite0": "builtin:digits"}
@@ -56,14 +57,14 @@ def task(name: str, args) -> TaskData:
     examples = load_examples(DATA[name])
     batch = examples.subset(np.random.default_rng(args.seed).permutation(len(examples))[:args.batch_size])
     val = batch.subset(range(min(args.val, len(batch))))
-    return TaskData(batch, val, val, sorted(set(batch.labels)), batch.modality)
+    return TaskData(batch, val, val, ClassificationTask.from_labels(batch.labels), batch.modality)
 
 
 def fresh_model(name: str, data: TaskData, args) -> TransferModel:
     spec = BackboneSpec(name=name, max_length=args.max_length, image_size=args.image_size if "efficientnet" in name else None)
     backbone = backbones.load(spec)
     torch.manual_seed(args.seed)
-    return TransferModel(backbone, data.classes)
+    return TransferModel(backbone, data.task)
 
 
 def headstart_side(name: str, data: TaskData, args, precision: str) -> tuple[float, float]:

@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from headstart import api, backbones, cli
 from headstart.data import load_examples, zoo
 from headstart.data.splits import stratified_subset
+from headstart.tasks import classification
 
 
 def run_cli(*args: str) -> tuple[int, str]:
@@ -228,7 +229,7 @@ def test_a_run_that_fails_while_saving_leaves_the_old_run_intact(files, monkeypa
         from headstart.errors import HeadstartError
         raise HeadstartError("disk full")
 
-    monkeypatch.setattr(api, "plot_confusion_matrix", disk_full)  # the last file the run writes
+    monkeypatch.setattr(classification, "plot_confusion_matrix", disk_full)  # the last file the run writes
     error = one_error(*run_cli("fit", "imgs", *IMAGE, "--image-size", "16", "--epochs", "1", "--quiet",
                                "--out", "old", "--overwrite"))
     assert "disk full" in error

@@ -18,7 +18,7 @@ def digits():
 
 
 def _model(data, name="efficientnet-lite0"):
-    return TransferModel(backbones.load(BackboneSpec(name=name, image_size=32)), data.classes)
+    return TransferModel(backbones.load(BackboneSpec(name=name, image_size=32)), data.task)
 
 
 def test_frozen_groups_keep_their_weights_and_batchnorm_statistics(digits):
@@ -117,7 +117,7 @@ def test_a_few_shot_phase_is_stretched_to_min_steps(digits):
     from headstart.data.splits import few_shot
     from headstart.data import TaskData
 
-    tiny = TaskData(few_shot(digits.train, 2, seed=0), digits.val, digits.test, digits.classes, "image")
+    tiny = TaskData(few_shot(digits.train, 2, seed=0), digits.val, digits.test, digits.task, "image")
     plan = strategies.plan("linear-probe", epochs=2)
 
     def training_steps(spec):

@@ -124,7 +124,7 @@ def test_an_edited_class_list_or_image_size_stops_predict(here, edit):
     marker = here / "run" / "model" / "headstart-model.json"
     facts = json.loads(marker.read_text())
     if edit == "classes":
-        facts["classes"] = facts["classes"][::-1]
+        facts["task"]["classes"] = facts["task"]["classes"][::-1]
     else:
         facts["backbone"]["image_size"] = 32
     marker.write_text(json.dumps(facts))

@@ -18,6 +18,7 @@ from headstart.data import load_examples, zoo
 from headstart.data._email import HTML_TAG
 from headstart.data.splits import stratified_subset
 from headstart.model import TransferModel
+from headstart.tasks import ClassificationTask
 from headstart.semi import _class_shares, select_curriculum, select_pseudo_labels
 from test_bad_input import one_error, run_cli
 
@@ -220,7 +221,7 @@ def test_feature_dropout_only_while_training():
     from headstart import backbones
     from headstart.config import BackboneSpec
 
-    model = TransferModel(backbones.load(BackboneSpec(name="efficientnet-lite0:random", image_size=32)), ["a", "b"])
+    model = TransferModel(backbones.load(BackboneSpec(name="efficientnet-lite0:random", image_size=32)), ClassificationTask(["a", "b"]))
     assert model.feature_head() is model.head  # the cached-feature path is unchanged without dropout
     model.feature_dropout = 0.5
     features = torch.ones(4, model.backbone.dim)
@@ -230,7 +231,7 @@ def test_feature_dropout_only_while_training():
     model.eval()
     with torch.no_grad():
         assert torch.equal(model(batch), model.head(model.backbone(batch)))
-    assert set(model.state_dict()) == set(TransferModel(model.backbone, ["a", "b"]).state_dict())
+    assert set(model.state_dict()) == set(TransferModel(model.backbone, ClassificationTask(["a", "b"])).state_dict())
 
 
 @pytest.mark.parametrize("args, expected", [

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from safetensors import SafetensorError
 
@@ -20,17 +22,19 @@ from . import train as engine
 from .config import RunSpec
 from .data import Examples, load_examples, load_task
 from .errors import HeadstartError
-from .evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
+from .evaluate import plot_learning_curve
+from .backbones import RUN_MARKER
 from .model import WEIGHTS_FILE, TransferModel, check_modality, new_model
 from .precision import resolve_precision
 from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, claim_out, claim_output,
                    default_run_dir, require_run, staged_run_dir, write_json, write_jsonl, write_yaml)
 from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
+from .tasks import Task, task_from_dict
 from .train import History
 
 __all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions",
-           "csv_cell", "FitResult", "Prediction", "PREDICTIONS_FILE"]
+           "prediction_rows", "run_task", "csv_cell", "FitResult", "Prediction", "PREDICTIONS_FILE"]
 
 PREDICTIONS_FILE = "predictions.csv"
 # What makes Excel, LibreOffice and Google Sheets read a cell as a formula (OWASP's list).
@@ -51,19 +55,20 @@ class FitResult:
 @dataclass
 class Prediction:
     input: str
-    label: str
-    score: float
+    label: Any            # a class name, or the predicted number for regression
+    score: float | None   # the label's probability; None where the task has none
 
 
 def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
         epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
         max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
         min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
-        overwrite: bool = False, show_progress: bool = True, budget: str | None = None) -> FitResult:
+        overwrite: bool = False, show_progress: bool = True, budget: str | None = None,
+        task: str | None = None) -> FitResult:
     """Train a backbone + new head on TRAIN with a strategy (or "auto": race the likely ones), test it, save a run."""
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
-                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, budget=budget)
+                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, budget=budget, task=task)
     return fit_spec(spec, out, overwrite, show_progress)
 
 
@@ -71,11 +76,11 @@ def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: st
              epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
              max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
              min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
-             budget: str | None = None) -> RunSpec:
+             budget: str | None = None, task: str | None = None) -> RunSpec:
     """The validated RunSpec of fit's options; every problem is reported at once."""
     return RunSpec.build({
         "data": {"train": str(train), "test": None if test is None else str(test), "train_size": train_size,
-                 "on_bad_image": on_bad_image},
+                 "on_bad_image": on_bad_image, "task": task},
         "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
         "strategy": {"name": strategy, "epochs": epochs, "lr": lr, "budget": budget},
         "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
@@ -99,11 +104,12 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitR
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)
+    spec.data.task = data.task.kind  # as inferred from the data: printed and saved, so that a rerun reads the same
     spec.headstart_version = __version__
     model, history = trained or _train(spec, plan, data, show_progress)
 
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
-    metrics = classification_metrics(data.test.labels, [p.label for p in predictions], data.classes)
+    metrics = data.task.metrics(data.test.labels, [p.label for p in predictions])
     metrics.update(best_epoch=history.best_epoch, best_val_accuracy=history.best_val_accuracy,
                    train_seconds=round(history.seconds, 2), n_train=len(data.train), n_val=len(data.val))
 
@@ -113,21 +119,22 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitR
         if race is not None:
             write_json(stage / AUTO_FILE, race.to_dict())
         write_jsonl(stage / HISTORY_FILE, [r.to_dict() for r in history.records])
-        write_predictions(stage / PREDICTIONS_FILE, predictions)
+        write_predictions(stage / PREDICTIONS_FILE, predictions, data.task)
         model.save(stage / MODEL_DIR)
         title = f"{spec.backbone.name} / {plan.strategy}"
-        plot_learning_curve([r.to_dict() for r in history.records], stage / "learning_curve.png", title)
-        plot_confusion_matrix(metrics, stage / "confusion_matrix.png", title)
+        plot_learning_curve([r.to_dict() for r in history.records], stage / "learning_curve.png", title,
+                            data.task.score_name)
+        data.task.plot_test(data.test.labels, [p.label for p in predictions], metrics, stage, title)
     return FitResult(out, metrics, history, model, plan, spec)
 
 
 def _train(spec: RunSpec, plan: Plan, data, show_progress: bool) -> tuple[TransferModel, History]:
     """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
-    model = new_model(spec.backbone, data.classes, spec.train.seed)
+    model = new_model(spec.backbone, data.task, spec.train.seed)
     check_modality(model.backbone, spec.backbone.name, spec.data.train, data.modality)
     n_groups = len(model.backbone.layer_groups())
     strategies.check_fits(plan, n_groups)
-    engine.progress.console.print(plan.describe(n_groups), highlight=False)
+    engine.progress.console.print(f"task: {data.task.kind}\n{plan.describe(n_groups)}", highlight=False)
     return model, engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
 
 
@@ -139,6 +146,13 @@ def describe_plan(spec: RunSpec) -> str:
     n_groups = len(backbones.load(spec.backbone).layer_groups())
     strategies.check_fits(plan, n_groups)
     return plan.describe(n_groups)
+
+
+def run_task(run_dir: str | Path) -> Task:
+    """The Task a saved run was trained for (its kind, classes or scale), read from its model marker alone."""
+    model_dir = require_run(Path(run_dir))
+    facts = json.loads((model_dir / RUN_MARKER).read_text(encoding="utf-8"))
+    return task_from_dict(facts.get("task") or {"classes": facts["classes"]}, str(model_dir / RUN_MARKER))
 
 
 def _open_run(run_dir: str | Path) -> tuple[TransferModel, RunSpec]:
@@ -162,7 +176,7 @@ def predict_examples(model: TransferModel, examples: Examples, precision: str, s
     with engine.progress.progress_bar("predicting", len(examples), show_progress) as advance:
         proba = model.predict_proba(examples.inputs, EVAL_BATCH, precision, advance)
     names = examples.inputs if examples.modality == "text" else examples.ids
-    return [Prediction(str(name), model.classes[int(row.argmax())], float(row.max())) for name, row in zip(names, proba)]
+    return [Prediction(str(name), d.label, d.score) for name, d in zip(names, model.task.decode(proba))]
 
 
 def csv_cell(text: str, csv_safe: bool) -> str:
@@ -170,12 +184,16 @@ def csv_cell(text: str, csv_safe: bool) -> str:
     return "'" + text if csv_safe and text.startswith(FORMULA_START) else text
 
 
-def write_predictions(path: Path, predictions: list[Prediction], csv_safe: bool = False) -> None:
-    """predictions.csv (input,label,score), written atomically; scores keep every bit (repr)."""
+def prediction_rows(predictions: list[Prediction], task: Task, csv_safe: bool = False) -> list[list[str]]:
+    """The header and rows of predictions.csv: input, then the Task's columns (label,score for classification)."""
+    return [["input", *task.prediction_columns()]] + [
+        [csv_cell(cell, csv_safe) for cell in (p.input, *task.prediction_cells(p))] for p in predictions]
+
+
+def write_predictions(path: Path, predictions: list[Prediction], task: Task, csv_safe: bool = False) -> None:
+    """predictions.csv, written atomically; scores keep every bit (repr)."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(["input", "label", "score"])
-    writer.writerows([csv_cell(p.input, csv_safe), csv_cell(p.label, csv_safe), repr(p.score)] for p in predictions)
+    csv.writer(buffer).writerows(prediction_rows(predictions, task, csv_safe))
     atomic_write_text(path, buffer.getvalue())
 
 
@@ -183,14 +201,11 @@ def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, s
     """Metrics of a saved run on labelled TEST data; written to `output` as JSON when given."""
     with claim_output(output, METRICS_FILE, [run_dir, test]) as output:  # before any work
         model, spec = _open_run(run_dir)
-        examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image)
+        examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image, kind=model.task.kind)
         _check_modality(model, examples)
-        unknown = sorted(set(examples.labels) - set(model.classes))
-        if unknown:
-            raise HeadstartError(f"{test}: labels {unknown[:5]} are not classes of this model "
-                                 f"({', '.join(model.classes)})")
+        model.task.check_known(examples.labels, test)
         predictions = predict_examples(model, examples, spec.train.precision, show_progress)
-        metrics = classification_metrics(examples.labels, [p.label for p in predictions], model.classes)
+        metrics = model.task.metrics(examples.labels, [p.label for p in predictions])
         if output is not None:
             write_json(output, metrics)
     return metrics
@@ -204,5 +219,5 @@ def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None, 
         examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image)
         predictions = predict_examples(model, examples, spec.train.precision, show_progress)
         if output is not None:
-            write_predictions(output, predictions, csv_safe)
+            write_predictions(output, predictions, model.task, csv_safe)
     return predictions

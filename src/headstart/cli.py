@@ -26,6 +26,7 @@ from .select.rank import rank as rank_api
 from .select.advise import ADVICE_FILE
 from .select.advise import advise as advise_api
 from .select.auto import AUTO_FILE
+from .tasks import TASKS
 from .train.progress import console
 
 try:  # typer >= 0.26 vendors click; its usage errors derive from TyperException
@@ -50,6 +51,7 @@ SEED = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed"))
 MIN_STEPS = typer.Option(0, "--min-steps", help=help_for(TrainSpec, "min_steps"))
 TRAIN_SIZE = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size"))
 ON_BAD_IMAGE = typer.Option("skip", "--on-bad-image", help=help_for(DataSpec, "on_bad_image"))
+TASK = typer.Option(None, "--task", help=help_for(DataSpec, "task"))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -74,6 +76,7 @@ def fit(
     min_steps: int = MIN_STEPS,
     train_size: Optional[int] = TRAIN_SIZE,
     on_bad_image: str = ON_BAD_IMAGE,
+    task: Optional[str] = TASK,
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a run's config.yaml; other options are ignored."),
@@ -89,7 +92,7 @@ def fit(
         spec = api.run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr,
                             batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
                             precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
-                            on_bad_image=on_bad_image, budget=budget)
+                            on_bad_image=on_bad_image, budget=budget, task=task)
     if dry_run:
         typer.echo(api.describe_plan(spec))
         return
@@ -131,10 +134,7 @@ def predict(
     """Label new inputs with a saved run: one row per input with the label and its probability."""
     predictions = api.predict(run_dir, inputs, output, show_progress=not quiet, csv_safe=csv_safe)
     if output is None:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["input", "label", "score"])
-        writer.writerows([api.csv_cell(p.input, csv_safe), api.csv_cell(p.label, csv_safe), f"{p.score:.4f}"]
-                         for p in predictions)
+        csv.writer(sys.stdout).writerows(api.prediction_rows(predictions, api.run_task(run_dir), csv_safe))
     else:
         typer.echo(f"{len(predictions)} predictions written to {output}")
 
@@ -355,8 +355,8 @@ def advise(
 
 def _print_metrics(metrics: dict, title: str, extra: dict[str, str]) -> None:
     table = Table(title=title, show_header=False)
-    table.add_row("accuracy", f"{metrics['accuracy']:.4f}")
-    table.add_row("macro-F1", f"{metrics['macro_f1']:.4f}")
+    for name, value in TASKS.get(metrics.get("task", "classification")).headline(metrics).items():
+        table.add_row(name, value)
     table.add_row("test examples", str(metrics["n"]))
     for key, value in extra.items():
         table.add_row(key, value)

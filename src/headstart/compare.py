@@ -25,9 +25,9 @@ from . import train as engine
 from .baselines import BASELINE_NAME, fit_baseline, predict_baseline
 from .config import RunSpec, TrainSpec
 from .data import Examples, TaskData, load_examples
-from .data.splits import check_classes, evaluation_splits, few_shot, stratified_split, stratified_subset
+from .data.splits import check_classes, require_classes, evaluation_splits, few_shot, stratified_split, stratified_subset
 from .errors import HeadstartError
-from .evaluate import classification_metrics
+from .tasks import ClassificationTask
 from .evaluate.benefits import benefits, paired_difference
 from .evaluate.report import write_report
 from .model import TransferModel
@@ -82,6 +82,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
         plans = {name: registry.plan(name, epochs) for name in names}
 
         examples = load_examples(train)
+        require_classes(examples, "compare")
         if train_size is not None:
             examples = stratified_subset(examples, train_size, 0)
         check_classes(examples, 3, "to split folds and validation")
@@ -89,7 +90,8 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             raise HeadstartError(f"backbone '{backbone}' reads {pristine.modality}s but {train} holds "
                                  f"{examples.modality}s")
         external = load_examples(test) if test else None
-        classes = sorted(set(examples.labels))
+        kind = ClassificationTask.from_labels(examples.labels)
+        classes = kind.classes
         splits = evaluation_splits(examples, folds, seeds)
 
         runs: dict[str, dict] = {}  # name -> shots -> list of per-fold results
@@ -98,7 +100,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             fit_part, val = stratified_split(fold_train, 0.1, fold + 1)
             for k in shot_list:
                 part = fit_part if k == ALL else few_shot(fit_part, k, seed=fold)
-                task = TaskData(part, val, held_out, classes, examples.modality)
+                task = TaskData(part, val, held_out, kind, examples.modality)
                 for name in names:
                     engine.progress.console.print(f"fold {fold + 1}/{len(splits)}, {k} per class: {name}",
                                                   highlight=False)
@@ -145,31 +147,32 @@ def _strategy_names(requested, n_groups: int) -> list[str]:
 def _run_strategy(pristine, task: TaskData, plan, precision, batch_size, fold, external, show_progress) -> dict:
     t0 = time.perf_counter()
     torch.manual_seed(fold)
-    model = TransferModel(copy.deepcopy(pristine), task.classes)
-    history = engine.run(model, task, plan, TrainSpec(batch_size=batch_size, seed=fold, min_steps=MIN_STEPS), precision, show_progress)
-    result = _test(model, plan, task.test, task.classes, precision, show_progress)
+    model = TransferModel(copy.deepcopy(pristine), task.task)
+    history = engine.run(model, task, plan, TrainSpec(batch_size=batch_size, seed=fold, min_steps=MIN_STEPS), precision,
+                         show_progress)
+    result = _test(model, plan, task.test, precision, show_progress)
     if external is not None:
-        result["external"] = _test(model, plan, external, task.classes, precision, show_progress)
+        result["external"] = _test(model, plan, external, precision, show_progress)
     result.update(curve=history.learning_curve(), seconds=time.perf_counter() - t0)
     return result
 
 
-def _test(model, plan, examples: Examples, classes, precision, show_progress) -> dict:
+def _test(model, plan, examples: Examples, precision, show_progress) -> dict:
     if all(p.train_from is None for p in plan.phases):  # a frozen backbone: its features are cached
         features = engine.embed(model.backbone, examples.inputs, 64, precision, show_progress)
         with torch.no_grad():
-            predicted = model.head(features).argmax(-1).tolist()
+            outputs = model.task.outputs(model.head(features)).numpy()
     else:
-        predicted = model.predict_proba(examples.inputs, 64, precision).argmax(-1).tolist()
-    return classification_metrics(examples.labels, [classes[i] for i in predicted], classes)
+        outputs = model.predict_proba(examples.inputs, 64, precision)
+    return model.task.metrics(examples.labels, [d.label for d in model.task.decode(outputs)])
 
 
 def _run_baseline(task: TaskData, external, fold) -> dict:
     t0 = time.perf_counter()
     model = fit_baseline(task.train, seed=fold)
-    result = classification_metrics(task.test.labels, predict_baseline(model, task.test), task.classes)
+    result = task.task.metrics(task.test.labels, predict_baseline(model, task.test))
     if external is not None:
-        result["external"] = classification_metrics(external.labels, predict_baseline(model, external), task.classes)
+        result["external"] = task.task.metrics(external.labels, predict_baseline(model, external))
     result.update(curve=None, seconds=time.perf_counter() - t0)
     return result
 

@@ -64,6 +64,18 @@ class DataSpec(_Spec):
     val_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the training part kept for validation (early stopping).")
     on_bad_image: Literal["skip", "error"] = Field("skip", description="An image that cannot be decoded: skip it "
                                                                        "with a warning and a count, or stop.")
+    task: Optional[str] = Field(None, description="What the labels are: classification (a 'label' column or class "
+                                                  "folders) or regression (a numeric 'target' column); default: "
+                                                  "what TRAIN's columns say.")
+
+    @field_validator("task")
+    @classmethod
+    def _known_task(cls, value: Optional[str]) -> Optional[str]:
+        from .tasks import TASKS  # the tasks import the metrics; config stays light for everything else
+
+        if value is not None and value not in TASKS:
+            raise ValueError(TASKS.unknown_message(value))
+        return value
 
 
 class BackboneSpec(_Spec):

@@ -19,6 +19,7 @@ from .checksums import seal, verify
 from .config import BackboneSpec
 from .errors import HeadstartError
 from .runs import atomic_write_text, atomic_path
+from .tasks import Task, task_from_dict
 
 __all__ = ["TransferModel", "autocast", "new_model", "check_modality"]
 
@@ -30,10 +31,10 @@ def autocast(precision: str):
     return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
 
-def new_model(backbone: BackboneSpec, classes: list[str], seed: int) -> "TransferModel":
+def new_model(backbone: BackboneSpec, task: Task, seed: int) -> "TransferModel":
     """The backbone with a new head, from a fixed seed: fit and auto's race build the same model from one spec."""
     set_seed(seed)  # the new head's initialisation is part of the run
-    return TransferModel(load(backbone), classes)
+    return TransferModel(load(backbone), task)
 
 
 def check_modality(backbone: Backbone, name: str, train: str, modality: str) -> None:
@@ -44,15 +45,19 @@ def check_modality(backbone: Backbone, name: str, train: str, modality: str) -> 
 
 
 class TransferModel(nn.Module):
-    """backbone -> features -> head -> logits, one logit per class."""
+    """backbone -> features -> head -> logits, as many as the Task asks for (one per class, say)."""
 
-    def __init__(self, backbone: Backbone, classes: list[str]):
+    def __init__(self, backbone: Backbone, task: Task):
         super().__init__()
         self.backbone = backbone
-        self.classes = list(classes)
-        self.head = nn.Linear(backbone.dim, len(self.classes))
+        self.task = task
+        self.head = nn.Linear(backbone.dim, task.out_dim())
         # Dropout on the features before the head while training (a noisy student); no parameters, not saved.
         self.feature_dropout = 0.0
+
+    @property
+    def classes(self) -> list[str]:
+        return self.task.classes
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         features = self.backbone(batch)
@@ -66,24 +71,25 @@ class TransferModel(nn.Module):
 
     @torch.no_grad()
     def predict_proba(self, inputs: list, batch_size: int = 64, precision: str = "fp32", progress=None) -> np.ndarray:
-        """Class probabilities [N, classes], in input order. The same call gives the same numbers after reload."""
+        """The Task's outputs [N, out_dim] (class probabilities for classification), in input order. The same call
+        gives the same numbers after reload."""
         self.eval()
         chunks = []
         for start in range(0, len(inputs), batch_size):
             batch = self.backbone.preprocess(inputs[start:start + batch_size])
             with autocast(precision):
                 logits = self(batch)
-            chunks.append(torch.softmax(logits.float(), dim=-1))
+            chunks.append(self.task.outputs(logits))
             if progress is not None:
                 progress(len(chunks[-1]))
-        return torch.cat(chunks).numpy() if chunks else np.zeros((0, len(self.classes)), dtype=np.float32)
+        return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.task.out_dim()), dtype=np.float32)
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.backbone.save_assets(folder)
         with atomic_path(folder / WEIGHTS_FILE) as tmp:
             save_model(self, str(tmp))
-        facts = {"headstart_version": __version__, "modality": self.backbone.modality, "classes": self.classes,
+        facts = {"headstart_version": __version__, "modality": self.backbone.modality, "task": self.task.to_dict(),
                  "backbone": self.backbone.describe()}
         atomic_write_text(folder / RUN_MARKER, json.dumps(seal(folder, facts, RUN_MARKER), indent=2))
 
@@ -98,7 +104,8 @@ class TransferModel(nn.Module):
         except (ValueError, UnicodeDecodeError):
             raise HeadstartError(f"{marker} is damaged (not the JSON 'headstart fit' writes); rerun the fit") from None
         verify(folder, facts, RUN_MARKER, "rerun the fit")
-        model = cls(rebuild(facts["backbone"], folder), facts["classes"])
+        task = task_from_dict(facts.get("task") or {"classes": facts["classes"]}, str(marker))
+        model = cls(rebuild(facts["backbone"], folder), task)
         try:
             load_model(model, str(folder / WEIGHTS_FILE))
         except (OSError, RuntimeError) as err:

@@ -277,6 +277,6 @@ def require_run(run_dir: Path) -> Path:
         facts = json.loads(marker.read_text(encoding="utf-8"))
     except ValueError:
         facts = None
-    if not isinstance(facts, dict) or not {"classes", "backbone"} <= facts.keys():
+    if not isinstance(facts, dict) or "backbone" not in facts or not ({"task", "classes"} & facts.keys()):
         raise HeadstartError(f"{marker} is damaged (not the JSON 'headstart fit' writes); rerun the fit")
     return run_dir / MODEL_DIR

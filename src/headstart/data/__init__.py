@@ -6,26 +6,35 @@ from pathlib import Path
 
 from ..config import DataSpec
 from ..errors import HeadstartError
+from ..tasks import TASKS, ClassificationTask
 from ._types import Examples, Modality, TaskData
 from .readers import LINES_SUFFIXES, TABLE_SUFFIXES, read_image_folder, read_lines, read_table
-from .splits import check_classes, stratified_split, stratified_subset
+from .splits import check_classes, has_classes, stratified_split, stratified_subset
 from .zoo import BUILTINS, load_builtin
 
 __all__ = ["Examples", "TaskData", "Modality", "load_examples", "load_task", "BUILTINS"]
 
 
-def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip") -> Examples:
-    """Open one data source; `labelled=False` reads inputs only (for predict)."""
+def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip", kind: str | None = None) -> Examples:
+    """Open one data source; `labelled=False` reads inputs only (for predict). `kind` names the task whose labels
+    to read (a table's column); without it the data says (a 'label' column, class folders: classification)."""
     if source.startswith("builtin:"):
-        return load_builtin(source)
+        examples = load_builtin(source)
+        if labelled and kind is not None and examples.kind != kind:
+            raise HeadstartError(f"{source} is a {examples.kind} data set, not {kind}; drop --task or pick "
+                                 "another data set")
+        return examples
     path = Path(source).expanduser()
     if not path.exists():
         raise HeadstartError(f"data not found: {source}; give an image folder, a .csv/.jsonl file or builtin:NAME "
                              f"(built-in: {', '.join(BUILTINS.names())})")
     if path.is_dir():
+        if labelled and kind not in (None, ClassificationTask.kind):
+            raise HeadstartError(f"{source} is an image folder, whose labels are its class subfolders; --task {kind} "
+                                 "needs a .csv or .jsonl with its own column")
         return read_image_folder(path, labelled, on_bad_image)
     if path.suffix.lower() in TABLE_SUFFIXES:
-        return read_table(path, labelled)
+        return read_table(path, labelled, kind, on_bad_image)
     if path.suffix.lower() in LINES_SUFFIXES:
         if labelled:
             raise HeadstartError(f"{source} is unlabelled text (one text per line); for a labelled task give a "
@@ -36,8 +45,8 @@ def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip"
 
 
 def load_task(spec: DataSpec, seed: int = 0) -> TaskData:
-    """Train / validation / test for one run: test from --test or a stratified hold-out of TRAIN."""
-    train = load_examples(spec.train, on_bad_image=spec.on_bad_image)
+    """Train / validation / test for one run: test from --test or a (stratified) hold-out of TRAIN."""
+    train = load_examples(spec.train, on_bad_image=spec.on_bad_image, kind=spec.task)
     if spec.train_size is not None:
         train = stratified_subset(train, spec.train_size, seed)
     if spec.test is None:
@@ -45,15 +54,14 @@ def load_task(spec: DataSpec, seed: int = 0) -> TaskData:
     notes = []
     if spec.test is None:
         train, test = stratified_split(train, spec.test_fraction, seed)
-        notes.append(f"test: a stratified {spec.test_fraction:.0%} hold-out of {spec.train}")
+        notes.append(f"test: a {'stratified ' if has_classes(train) else ''}{spec.test_fraction:.0%} hold-out of "
+                     f"{spec.train}")
     else:
-        test = load_examples(spec.test, on_bad_image=spec.on_bad_image)
+        test = load_examples(spec.test, on_bad_image=spec.on_bad_image, kind=train.kind)
         if test.modality != train.modality:
             raise HeadstartError(f"--test {spec.test} holds {test.modality}s but {spec.train} holds {train.modality}s")
     check_classes(train, 2, "to keep one for validation")
-    classes = sorted(set(train.labels))
-    unknown = sorted(set(test.labels) - set(classes))
-    if unknown:
-        raise HeadstartError(f"{spec.test or spec.train}: test labels {unknown[:5]} do not occur in the training data")
+    task = TASKS.get(train.kind).from_labels(train.labels)
+    task.check_known(test.labels, spec.test or spec.train, "the training data")
     train, val = stratified_split(train, spec.val_fraction, seed + 1)
-    return TaskData(train, val, test, classes, train.modality, notes)
+    return TaskData(train, val, test, task, train.modality, notes)

@@ -3,22 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ..tasks import Task
 
 Modality = Literal["image", "text"]
 
 
 @dataclass
 class Examples:
-    """Raw inputs (texts, or HxWx3 uint8 arrays), their names, and class names as labels (None if unlabelled)."""
+    """Raw inputs (texts, or HxWx3 uint8 arrays), their names, and their labels (None if unlabelled) of a kind."""
 
     inputs: list
     ids: list[str]
     modality: Modality
-    labels: list[str] | None = None
+    labels: list | None = None
     source: str = ""
+    kind: str = "classification"  # what the labels are: the name of a Task kind (see tasks/)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -31,20 +35,25 @@ class Examples:
             modality=self.modality,
             labels=None if self.labels is None else [self.labels[i] for i in index],
             source=self.source,
+            kind=self.kind,
         )
 
 
 @dataclass
 class TaskData:
-    """Train / validation / test examples of one classification task, and its class names in index order."""
+    """Train / validation / test examples of one task, and the Task that says what their labels mean."""
 
     train: Examples
     val: Examples
     test: Examples
-    classes: list[str]
+    task: "Task"
     modality: Modality
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def classes(self) -> list[str]:
+        """The class names in index order (classification-like tasks only)."""
+        return self.task.classes
+
     def targets(self, examples: Examples) -> np.ndarray:
-        index = {c: i for i, c in enumerate(self.classes)}
-        return np.array([index[label] for label in examples.labels], dtype=np.int64)
+        return self.task.encode(examples.labels)

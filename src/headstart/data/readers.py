@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import HeadstartError
+from ..tasks import KINDS, TASKS, ClassificationTask, clean_labels, kind_of_columns
 from ._types import Examples
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -21,37 +22,66 @@ LINES_SUFFIXES = {".txt"}
 # Longer texts are cut to this many characters when read, in every format. A token covers at least one
 # character, so the model's input (at most --max-length <= 4,096 tokens) is the same; memory is not.
 MAX_TEXT_CHARS = 100_000
-# A table's columns headstart reads: each may appear once.
-COLUMNS = ("text", "label")
 
 
-def read_table(path: Path, labelled: bool) -> Examples:
-    """A .csv or .jsonl file with a 'text' column and, when labelled, a 'label' column."""
+def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image: str = "skip") -> Examples:
+    """A .csv or .jsonl file with a 'text' column (or an 'image' column of image paths, relative to the file)
+    and, when labelled, the column of the task's kind: 'label' (classification) or 'target' (regression);
+    without `kind` the columns say which."""
     csv_file = path.suffix.lower() == ".csv"
     rows = _read_csv(path) if csv_file else _read_jsonl(path)
     if not rows:
         raise HeadstartError(f"{path} has no rows")
-    needed = ["text", "label"] if labelled else ["text"]
-    missing = [c for c in needed if c not in rows[0][1]]
+    columns = rows[0][1]
+    kind = kind or kind_of_columns(columns) or ClassificationTask.kind
+    column = TASKS.get(kind).column
+    source = "image" if "image" in columns and "text" not in columns else "text"
+    needed = [source, column] if labelled else [source]
+    missing = [c for c in needed if c not in columns]
     if missing:
         raise HeadstartError(f"{path} has no {' or '.join(repr(c) for c in missing)} column (columns: "
-                             f"{', '.join(map(str, rows[0][1]))}); rename the columns to 'text' and 'label'")
-    texts, labels = [], []
+                             f"{', '.join(map(str, columns))}); rename the columns to '{source}' and '{column}'")
+    inputs, values = [], []
     for line, row in rows:
-        text, label = row.get("text"), row.get("label")
-        if text is None or (labelled and label in (None, "")):
-            raise HeadstartError(f"{path}, {'row' if csv_file else 'line'} {line}: empty 'text' or 'label'; "
-                                 "fill it in or remove the row")
-        for column, value in (("text", text), ("label", label if labelled else "")):
-            if isinstance(value, (list, dict)):
-                raise HeadstartError(f"{path}, line {line}: '{column}' is a JSON {type(value).__name__}, not one "
-                                     f"value; give a single string (several labels per text are not supported)")
-        texts.append(str(text))
-        if labelled:
-            labels.append(str(label))
-    ids = [str(i) for i in range(len(texts))]
-    texts = cut_long_texts(texts, path, [line for line, _ in rows])
-    return Examples(texts, ids, "text", clean_labels(labels, path) if labelled else None, source=str(path))
+        given, value = row.get(source), row.get(column)
+        no_input = given in (None, "") if source == "image" else given is None  # an empty text is a text
+        if no_input or (labelled and value in (None, "")):
+            raise HeadstartError(f"{path}, {'row' if csv_file else 'line'} {line}: empty '{source}' or "
+                                 f"'{column}'; fill it in or remove the row")
+        if isinstance(given, (list, dict)):
+            raise HeadstartError(f"{path}, line {line}: '{source}' is a JSON {type(given).__name__}, not one value")
+        inputs.append(str(given))
+        values.append(value)
+    lines = [line for line, _ in rows]
+    labels = TASKS.get(kind).read_labels(values, lines, str(path)) if labelled else None
+    if source == "image":
+        return _image_rows(path, inputs, labels, lines, kind, on_bad_image)
+    return Examples(cut_long_texts(inputs, path, lines), [str(i) for i in range(len(inputs))], "text", labels,
+                    source=str(path), kind=kind)
+
+
+def _image_rows(path: Path, names: list[str], labels: list | None, lines: list[int], kind: str,
+                on_bad_image: str) -> Examples:
+    """The images a table names (paths relative to the table), decoded; an undecodable one as in image folders."""
+    images, ids, kept, bad = [], [], [], []
+    for i, (name, line) in enumerate(zip(names, lines)):
+        try:
+            images.append(decode_image(path.parent / name))
+        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+            if on_bad_image == "error":
+                raise HeadstartError(f"{path}, line {line}: cannot decode image {name}; fix the path or pass "
+                                     "--on-bad-image skip") from None
+            bad.append(name)
+            continue
+        ids.append(name)
+        kept.append(i)
+    if bad:
+        warnings.warn(f"{path}: skipped {len(bad)} image(s) that cannot be decoded or found, e.g. {bad[0]}",
+                      stacklevel=3)
+    if not images:
+        raise HeadstartError(f"no image that {path} names could be decoded")
+    return Examples(images, ids, "image", None if labels is None else [labels[i] for i in kept], source=str(path),
+                    kind=kind)
 
 
 def cut_long_texts(texts: list[str], source: Path, lines: list[int]) -> list[str]:
@@ -62,23 +92,6 @@ def cut_long_texts(texts: list[str], source: Path, lines: list[int]) -> list[str
     warnings.warn(f"{source}: cut {len(long)} text(s) longer than {MAX_TEXT_CHARS:,} characters to that length "
                   f"(first at line {lines[long[0]]}); the model reads at most --max-length tokens of each", stacklevel=3)
     return [t[:MAX_TEXT_CHARS] for t in texts]
-
-
-def clean_labels(labels: list[str], source: Path | str) -> list[str]:
-    """Labels without surrounding spaces (a warning says how many had them); labels that differ only by case are
-    kept apart, with a warning naming them, since they are more often a typo than two classes."""
-    stripped = [label.strip() for label in labels]
-    changed = [a for a, b in zip(labels, stripped) if a != b]
-    if changed:
-        warnings.warn(f"{source}: removed the spaces around {len(changed)} label(s), e.g. {changed[0]!r}", stacklevel=3)
-    by_case: dict[str, set[str]] = {}
-    for label in stripped:
-        by_case.setdefault(label.casefold(), set()).add(label)
-    clashes = [sorted(names) for names in by_case.values() if len(names) > 1]
-    if clashes:
-        warnings.warn(f"{source}: labels {', '.join(' / '.join(map(repr, c)) for c in clashes[:3])} differ only by "
-                      "case and stay separate classes; make them one label if they are one class", stacklevel=3)
-    return stripped
 
 
 def read_lines(path: Path) -> Examples:
@@ -117,7 +130,8 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
 
 
 def _check_unique(names: list, path: Path, where: str) -> None:
-    twice = [c for c in COLUMNS if list(names).count(c) > 1]
+    """Each column headstart reads ('text' and every kind's label column) may appear once."""
+    twice = [c for c in ("text", *(kind.column for kind in KINDS)) if list(names).count(c) > 1]
     if twice:
         raise HeadstartError(f"{path}: the {where} names the column '{twice[0]}' more than once, and only one can be "
                              "read; rename or remove the other")

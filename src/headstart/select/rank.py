@@ -24,7 +24,7 @@ from .. import __version__, backbones as backbone_sources
 from .. import train as engine
 from ..config import BackboneSpec, DataSpec, TrainSpec, _Spec, help_for, seed_field
 from ..data import Examples, load_examples
-from ..data.splits import check_classes, stratified_subset
+from ..data.splits import check_classes, require_classes, stratified_subset
 from ..errors import HeadstartError
 from ..precision import resolve_precision
 from ..runs import atomic_path, claim_out, staged_run_dir, write_json, write_yaml
@@ -113,6 +113,7 @@ def rank(train: str, backbones: list[str] | str, metrics: list[str] | str | None
 
 def _load(spec: RankSpec) -> Examples:
     examples = load_examples(spec.train)
+    require_classes(examples, "rank")
     if spec.train_size is not None:
         examples = stratified_subset(examples, spec.train_size, spec.seed)
     check_classes(examples, 1, "to rank backbones")

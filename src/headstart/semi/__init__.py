@@ -31,8 +31,9 @@ from ..api import PREDICTIONS_FILE, predict_examples, run_spec, write_prediction
 from ..config import RunSpec
 from ..data import Examples, TaskData, load_examples, load_task
 from ..data.augment import augment_images
+from ..data.splits import require_classes
 from ..errors import HeadstartError
-from ..evaluate import classification_metrics, plot_confusion_matrix, plot_learning_curve
+from ..evaluate import plot_confusion_matrix, plot_learning_curve
 from ..model import TransferModel, check_modality
 from ..precision import resolve_precision
 from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, claim_out, default_run_dir, staged_run_dir,
@@ -116,6 +117,7 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
 
     # 1. Labelled splits exactly as fit makes them; the unlabelled pool without its labels.
     data = load_task(spec.data, spec.train.seed)
+    require_classes(data.train, "self-train")
     pool, truth, notes = _unlabelled_pool(options.unlabeled, data, spec.data.on_bad_image)
     pristine = backbones.load(spec.backbone)
     check_modality(pristine, spec.backbone.name, spec.data.train, data.modality)
@@ -159,7 +161,7 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
             break
         best = result
 
-    metrics = classification_metrics(data.test.labels, [p.label for p in best.predictions], data.classes)
+    metrics = data.task.metrics(data.test.labels, [p.label for p in best.predictions])
     metrics.update(best_round=best.number, best_val_accuracy=best.record["val_accuracy"],
                    teacher_test_accuracy=records[0]["test_accuracy"], best_epoch=best.history.best_epoch,
                    train_seconds=round(time.perf_counter() - started, 2), n_train=best.record["n_train"],
@@ -207,7 +209,7 @@ def _student(pristine, data: TaskData, plan, spec: RunSpec, dropout: float, show
              ) -> tuple[TransferModel, History]:
     """A new head on a fresh copy of the pretrained backbone, trained by the plan through the engine."""
     set_seed(spec.train.seed)  # every student starts from the same head initialisation
-    model = TransferModel(copy.deepcopy(pristine), data.classes)
+    model = TransferModel(copy.deepcopy(pristine), data.task)
     model.feature_dropout = dropout
     history = engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
     model.feature_dropout = 0.0  # dropout is for training; saved and reloaded models predict without it
@@ -219,7 +221,7 @@ def _probabilities(model: TransferModel, inputs: list, frozen: bool, precision: 
     """Class probabilities, batched; through the feature cache when the backbone stayed frozen."""
     if frozen:
         features = engine.embed(model.backbone, inputs, EVAL_BATCH, precision, show_progress)
-        return torch.softmax(model.head(features).float(), dim=-1).numpy()
+        return model.task.outputs(model.head(features)).numpy()
     with engine.progress.progress_bar("pseudo-labelling", len(inputs), show_progress) as advance:
         return model.predict_proba(inputs, EVAL_BATCH, precision, advance)
 
@@ -308,7 +310,7 @@ def _save(out, overwrite, spec, options, plan, data, notes, best: _Round, metric
         write_json(stage / METRICS_FILE, metrics)
         write_json(stage / ROUNDS_FILE, summary)
         write_jsonl(stage / HISTORY_FILE, [r.to_dict() for r in best.history.records])
-        write_predictions(stage / PREDICTIONS_FILE, best.predictions)
+        write_predictions(stage / PREDICTIONS_FILE, best.predictions, data.task)
         best.model.save(stage / MODEL_DIR)
         title = f"{spec.backbone.name} / {plan.strategy}, self-training"
         plot_learning_curve([r.to_dict() for r in best.history.records], stage / "learning_curve.png",

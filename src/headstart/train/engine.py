@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, TensorDataset
@@ -24,6 +23,7 @@ from ..data import Examples, TaskData
 from ..errors import HeadstartError
 from ..model import TransferModel, autocast
 from ..strategies import Phase, Plan
+from ..tasks import Score
 from .cache import embed
 from .history import EpochRecord, History
 from .progress import progress_bar
@@ -106,7 +106,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
                     for batch, targets in loader:
                         with autocast(precision):
                             logits = net(batch)
-                        loss = F.cross_entropy(logits.float(), targets)
+                        loss = data.task.loss(logits, targets)
                         value = check_loss(loss.item(), f"{phase.name} phase, epoch {len(history.records)}", phase.lr)
                         accelerator.backward(loss)
                         optimizer.step()
@@ -138,10 +138,10 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
                     for name, ex in (("train", data.train), ("val", data.val))}
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
-        return model.feature_head(), loader, lambda: _scores(model.head(features["val"]), y_val)
+        return model.feature_head(), loader, lambda: data.task.validate(model.head(features["val"]), y_val)
     dataset = _RawInputs(data.train, y_train, model.backbone)
     loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate, generator=shuffle)
-    return model, loader, lambda: _validate_raw(model, data.val, y_val, precision)
+    return model, loader, lambda: _validate_raw(model, data, y_val, precision)
 
 
 def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
@@ -153,28 +153,21 @@ def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
     return groups
 
 
-def _scores(logits: torch.Tensor, targets: np.ndarray) -> tuple[float, float, np.ndarray]:
-    """Validation accuracy, loss, and which examples were right (auto compares candidates example by example)."""
-    logits = logits.float()
-    y = torch.from_numpy(targets)
-    correct = logits.argmax(-1) == y
-    return float(correct.float().mean()), float(F.cross_entropy(logits, y)), correct.numpy()
-
-
 @torch.no_grad()
-def _validate_raw(model: TransferModel, examples: Examples, targets: np.ndarray, precision: str):
+def _validate_raw(model: TransferModel, data: TaskData, targets: np.ndarray, precision: str) -> Score:
     model.eval()
-    chunks = []
-    for start in range(0, len(examples), EVAL_BATCH):
+    chunks, inputs = [], data.val.inputs
+    for start in range(0, len(inputs), EVAL_BATCH):
         with autocast(precision):
-            chunks.append(model(model.backbone.preprocess(examples.inputs[start:start + EVAL_BATCH])).float())
-    return _scores(torch.cat(chunks), targets)
+            chunks.append(model(model.backbone.preprocess(inputs[start:start + EVAL_BATCH])).float())
+    return data.task.validate(torch.cat(chunks), targets)
 
 
 def _record(history, best, model, phase: Phase, epoch, train_loss, validate, t0) -> bool:
     """Validate, append an epoch record, and keep the weights if they are the best so far."""
     with torch.no_grad():
-        accuracy, loss, correct = validate()
+        score = validate()
+    accuracy, loss, correct = score.value, score.loss, score.correct
     if train_loss is not None:  # weights that overflowed in the epoch's last step show here first
         check_loss(loss, f"{phase.name} phase, epoch {epoch} (validation)", phase.lr)
     history.records.append(EpochRecord(phase.name, epoch, accuracy, loss, train_loss, time.perf_counter() - t0))

@@ -1,0 +1,107 @@
+"""The Task protocol: everything that depends on the kind of target, so that nothing else asks which kind it is.
+
+The engine asks a Task for the targets of a set of labels, the head's size, the loss and the validation
+score; prediction asks it how outputs become labels; evaluation asks it for the metrics.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+__all__ = ["Task", "Score", "Decoded"]
+
+
+@dataclass
+class Score:
+    """A validation score ("higher is better", what early stopping and auto compare), the validation loss, and per
+    example whether it was right (auto's paired test compares two candidates example by example)."""
+
+    value: float
+    loss: float
+    correct: np.ndarray
+
+
+@dataclass
+class Decoded:
+    """One prediction as a user reads it: the label (a class name, a number, ...) and how sure the model is of it
+    (None where the kind has no such score)."""
+
+    label: Any
+    score: float | None
+
+
+class Task:
+    """Subclasses set `kind` and `column` and implement every method; `to_dict` / `from_dict` round-trip through JSON."""
+
+    kind: str
+    column: str  # the column of a .csv / .jsonl that holds this kind's labels
+    score_name: str  # what the validation score is, in words (history's val_accuracy column holds it)
+
+    @classmethod
+    def read_labels(cls, values: list[Any], lines: list[int], where: str) -> list[Any]:
+        """The labels of a table's rows as this kind reads them; a value it cannot read stops with its line."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_labels(cls, labels: list[Any]) -> "Task":
+        """The task that the training labels define (the classes, the targets' scale)."""
+        raise NotImplementedError
+
+    @classmethod
+    def strata(cls, labels: list[Any]) -> list | None:
+        """What splits keep in proportion (the classes), or None for a plain random split."""
+        return None
+
+    def out_dim(self) -> int:
+        """Outputs of the head."""
+        raise NotImplementedError
+
+    def encode(self, labels: list[Any]) -> np.ndarray:
+        """Labels as read from the data -> the targets the loss takes."""
+        raise NotImplementedError
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def validate(self, logits: torch.Tensor, targets: np.ndarray) -> Score:
+        raise NotImplementedError
+
+    def outputs(self, logits: torch.Tensor) -> torch.Tensor:
+        """What a prediction reads from the head's logits (class probabilities, values)."""
+        raise NotImplementedError
+
+    def decode(self, outputs: np.ndarray) -> list[Decoded]:
+        raise NotImplementedError
+
+    def metrics(self, truth: list[Any], predicted: list[Any]) -> dict:
+        """Test metrics, in the stable shape of metrics.json (with 'task': the kind)."""
+        raise NotImplementedError
+
+    @classmethod
+    def headline(cls, metrics: dict) -> dict[str, str]:
+        """The metrics a terminal table shows first, formatted."""
+        raise NotImplementedError
+
+    def plot_test(self, truth: list[Any], predicted: list[Any], metrics: dict, folder: Path, title: str) -> None:
+        """The test set's picture in a run folder (a confusion matrix, predicted against true)."""
+        raise NotImplementedError
+
+    def check_known(self, labels: list[Any], source: str, known_to: str = "this model") -> None:
+        """Refuse labels that `known_to` cannot score (e.g. classes it never saw)."""
+
+    def prediction_columns(self) -> list[str]:
+        """The columns of predictions.csv after 'input'."""
+        return ["label", "score"]
+
+    def prediction_cells(self, decoded) -> list[str]:
+        """One row's cells under prediction_columns() (of a Decoded, or anything with its label and score);
+        scores keep every bit (repr)."""
+        return [str(decoded.label), repr(decoded.score)]
+
+    def to_dict(self) -> dict:
+        raise NotImplementedError

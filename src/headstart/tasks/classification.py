@@ -1,0 +1,106 @@
+"""classification: one label per example, from a fixed set of classes."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..errors import HeadstartError
+from ..evaluate.metrics import classification_metrics
+from ..evaluate.plots import plot_confusion_matrix
+from ._base import Decoded, Score, Task
+
+__all__ = ["ClassificationTask", "clean_labels"]
+
+
+class ClassificationTask(Task):
+    """Softmax over the classes, cross-entropy, validation accuracy; predictions are the most probable class."""
+
+    kind = "classification"
+    column = "label"
+    score_name = "accuracy"
+
+    def __init__(self, classes: list[str]):
+        self.classes = list(classes)
+        self._index = {c: i for i, c in enumerate(self.classes)}
+
+    @classmethod
+    def read_labels(cls, values: list, lines: list[int], where: str) -> list[str]:
+        for value, line in zip(values, lines):
+            if isinstance(value, (list, dict)):
+                raise HeadstartError(f"{where}, line {line}: 'label' is a JSON {type(value).__name__}, not one value; "
+                                     "give a single string (several labels per text are not supported)")
+        return clean_labels([str(v) for v in values], where)
+
+    @classmethod
+    def from_labels(cls, labels: list[str]) -> "ClassificationTask":
+        return cls(sorted(set(labels)))
+
+    @classmethod
+    def strata(cls, labels: list[str]) -> list[str]:
+        return labels
+
+    def out_dim(self) -> int:
+        return len(self.classes)
+
+    def encode(self, labels: list[str]) -> np.ndarray:
+        return np.array([self._index[label] for label in labels], dtype=np.int64)
+
+    def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), targets)
+
+    def validate(self, logits: torch.Tensor, targets: np.ndarray) -> Score:
+        logits = logits.float()
+        y = torch.from_numpy(targets)
+        correct = logits.argmax(-1) == y
+        return Score(float(correct.float().mean()), float(F.cross_entropy(logits, y)), correct.numpy())
+
+    def outputs(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.softmax(logits.float(), dim=-1)
+
+    def decode(self, outputs: np.ndarray) -> list[Decoded]:
+        return [Decoded(self.classes[int(row.argmax())], float(row.max())) for row in outputs]
+
+    def metrics(self, truth: list[str], predicted: list[str]) -> dict:
+        return {"task": self.kind, **classification_metrics(truth, predicted, self.classes)}
+
+    @classmethod
+    def headline(cls, metrics: dict) -> dict[str, str]:
+        return {"accuracy": f"{metrics['accuracy']:.4f}", "macro-F1": f"{metrics['macro_f1']:.4f}"}
+
+    def plot_test(self, truth: list[str], predicted: list[str], metrics: dict, folder: Path, title: str) -> None:
+        plot_confusion_matrix(metrics, folder / "confusion_matrix.png", title)
+
+    def check_known(self, labels: list[str], source: str, known_to: str = "this model") -> None:
+        unknown = sorted(set(labels) - set(self.classes))
+        if unknown:
+            raise HeadstartError(f"{source}: labels {unknown[:5]} are not classes of {known_to} "
+                                 f"({', '.join(self.classes)})")
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "classes": self.classes}
+
+    @classmethod
+    def from_dict(cls, facts: dict) -> "ClassificationTask":
+        return cls(facts["classes"])
+
+
+def clean_labels(labels: list[str], source) -> list[str]:
+    """Labels without surrounding spaces (a warning says how many had them); labels that differ only by case are
+    kept apart, with a warning naming them, since they are more often a typo than two classes."""
+    stripped = [label.strip() for label in labels]
+    changed = [a for a, b in zip(labels, stripped) if a != b]
+    if changed:
+        warnings.warn(f"{source}: removed the spaces around {len(changed)} label(s), e.g. {changed[0]!r}", stacklevel=3)
+    by_case: dict[str, set[str]] = {}
+    for label in stripped:
+        by_case.setdefault(label.casefold(), set()).add(label)
+    clashes = [sorted(names) for names in by_case.values() if len(names) > 1]
+    if clashes:
+        warnings.warn(f"{source}: labels {', '.join(' / '.join(map(repr, c)) for c in clashes[:3])} differ only by "
+                      "case and stay separate classes; make them one label if they are one class", stacklevel=3)
+    return stripped

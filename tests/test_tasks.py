@@ -1,0 +1,128 @@
+"""Tasks beyond one label: regression end to end (fit, evaluate, predict, every strategy), its formats and errors."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from headstart import api
+from headstart.data import load_examples
+from headstart.data.splits import stratified_subset
+from headstart.tasks import RegressionTask, regression_metrics
+
+from test_bad_input import one_error, run_cli
+from test_fit import _strategy_examples
+
+IMAGE = ["--backbone", "efficientnet-lite0", "--image-size", "32", "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def ising(tmp_path_factory):
+    """Real Ising-model spin images with their temperatures, as a user would have them: PNG files and CSVs with
+    'image' and 'target' columns (train 100, test 40)."""
+    root = tmp_path_factory.mktemp("ising")
+    examples = load_examples("builtin:ising")
+    order = np.random.default_rng(0).permutation(len(examples))[:140]
+    (root / "images").mkdir()
+    for name, index in (("train.csv", order[:100]), ("test.csv", order[100:])):
+        with open(root / name, "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["image", "target"])
+            for i in index:
+                Image.fromarray(examples.inputs[i]).save(root / "images" / f"{i}.png")
+                writer.writerow([f"images/{i}.png", examples.labels[i]])
+    return root
+
+
+@pytest.fixture(scope="module")
+def run(ising):
+    code, output = run_cli("fit", ising / "train.csv", "--test", ising / "test.csv", *IMAGE,
+                           "--strategy", "linear-probe", "--out", ising / "run")
+    assert code == 0, output
+    return ising / "run", output
+
+
+def test_a_numeric_target_is_a_regression_learnt_far_better_than_the_mean(run):
+    folder, output = run
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["task"] == "regression" and metrics["n"] == 40
+    assert set(metrics) >= {"r2", "mae", "rmse", "spearman"}
+    assert metrics["r2"] > 0.5 and metrics["spearman"] > 0.7  # the mean of the targets scores R^2 = 0
+    assert "task: regression" in output and "R²" in output
+    assert "task: regression" in (folder / "config.yaml").read_text()  # inferred, saved: a rerun reads the same
+    assert (folder / "predicted_vs_true.png").is_file() and not (folder / "confusion_matrix.png").exists()
+
+
+def test_a_regression_run_reloads_to_the_same_numbers(run, ising):
+    folder, _ = run
+    saved = list(csv.reader(open(folder / "predictions.csv")))
+    assert saved[0] == ["input", "prediction"]
+    code, output = run_cli("predict", folder, ising / "test.csv", "--output", ising / "again.csv", "--quiet")
+    assert code == 0, output
+    assert list(csv.reader(open(ising / "again.csv"))) == saved  # bit-identical values after reload
+    metrics = api.evaluate(folder, str(ising / "test.csv"), show_progress=False)
+    assert metrics["r2"] == json.loads((folder / "metrics.json").read_text())["r2"]
+    predictions = api.predict(folder, str(ising / "test.csv"), show_progress=False)
+    assert isinstance(predictions[0].label, float) and predictions[0].score is None
+
+
+@pytest.mark.parametrize("strategy", _strategy_examples())
+def test_every_strategy_trains_a_regression(ising, tmp_path, strategy):
+    code, output = run_cli("fit", ising / "test.csv", *IMAGE, "--strategy", strategy, "--epochs", "1",
+                           "--out", tmp_path / "run")
+    assert code == 0, output
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["task"] == "regression" and np.isfinite(metrics["rmse"])
+
+
+def test_text_with_a_target_column_is_a_regression(tmp_path, review_csvs):
+    """Real reviews, each with a real number: its length in words."""
+    rows = list(csv.DictReader(open(review_csvs[0])))
+    with open(tmp_path / "lengths.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["text", "target"])
+        writer.writerows([r["text"], len(r["text"].split())] for r in rows[:60])
+    code, output = run_cli("fit", tmp_path / "lengths.csv", "--backbone", "minilm-l6", "--epochs", "2", "--quiet",
+                           "--out", tmp_path / "run")
+    assert code == 0, output
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["task"] == "regression"
+
+
+def test_regression_metrics_by_hand():
+    metrics = regression_metrics([1.0, 2.0, 3.0, 4.0], [1.0, 2.0, 3.0, 6.0])
+    assert metrics["mae"] == 0.5 and metrics["rmse"] == 1.0 and metrics["r2"] == pytest.approx(1 - 4 / 5)
+    assert metrics["spearman"] == 1.0
+    assert regression_metrics([2.0, 2.0], [1.0, 3.0])["r2"] is None  # undefined, and strict JSON says null
+    task = RegressionTask.from_labels([10.0, 20.0, 30.0])
+    assert np.allclose(task.encode([20.0]), [0.0]) and RegressionTask.from_dict(task.to_dict()).std == task.std
+
+
+@pytest.fixture
+def tables(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "words.csv").write_text("text,target\n" + "".join(f"t{i},{i}\n" for i in range(20)) + "t20,many\n")
+    (tmp_path / "labels.csv").write_text("text,label\n" + "".join(f"t{i},{'xy'[i % 2]}\n" for i in range(20)))
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    return tmp_path
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["fit", "words.csv", "--backbone", "minilm-l6"], ["words.csv, line 22: 'target' is 'many'", "not a finite number"]),
+    (["fit", "labels.csv", "--backbone", "minilm-l6", "--task", "regression"], ["labels.csv has no 'target' column"]),
+    (["fit", "imgs", "--backbone", "efficientnet-lite0", "--task", "regression"], ["imgs is an image folder",
+                                                                                  "--task regression"]),
+    (["fit", "labels.csv", "--backbone", "minilm-l6", "--task", "regresion"], ["unknown task 'regresion'",
+                                                                              "did you mean 'regression'"]),
+    (["fit", "builtin:ising", "--backbone", "efficientnet-lite0", "--task", "classification"],
+     ["builtin:ising is a regression data set"]),
+    (["compare", "builtin:ising", "--backbone", "efficientnet-lite0", "--quiet"],
+     ["builtin:ising holds regression targets", "compare works on class labels only so far"]),
+])
+def test_regression_bad_input_gets_one_line(tables, args, expected):
+    error = one_error(*run_cli(*args))
+    for text in expected:
+        assert text in error, error
