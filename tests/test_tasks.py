@@ -11,7 +11,6 @@ from PIL import Image
 
 from headstart import api
 from headstart.data import load_examples
-from headstart.data.splits import stratified_subset
 from headstart.tasks import RegressionTask, regression_metrics
 
 from test_bad_input import one_error, run_cli
