@@ -55,8 +55,8 @@ class FitResult:
 @dataclass
 class Prediction:
     input: str
-    label: Any            # a class name, or the predicted number for regression
-    score: float | None   # the label's probability; None where the task has none
+    label: Any   # a class name; the predicted number (regression); the list of tags (multilabel)
+    score: Any   # the label's probability; None for regression; every tag's probability (multilabel)
 
 
 def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
@@ -109,7 +109,7 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitR
     model, history = trained or _train(spec, plan, data, show_progress)
 
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
-    metrics = data.task.metrics(data.test.labels, [p.label for p in predictions])
+    metrics = model.task.metrics(data.test.labels, [p.label for p in predictions])
     metrics.update(best_epoch=history.best_epoch, best_val_accuracy=history.best_val_accuracy,
                    train_seconds=round(history.seconds, 2), n_train=len(data.train), n_val=len(data.val))
 
@@ -119,12 +119,12 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitR
         if race is not None:
             write_json(stage / AUTO_FILE, race.to_dict())
         write_jsonl(stage / HISTORY_FILE, [r.to_dict() for r in history.records])
-        write_predictions(stage / PREDICTIONS_FILE, predictions, data.task)
+        write_predictions(stage / PREDICTIONS_FILE, predictions, model.task)
         model.save(stage / MODEL_DIR)
         title = f"{spec.backbone.name} / {plan.strategy}"
         plot_learning_curve([r.to_dict() for r in history.records], stage / "learning_curve.png", title,
                             data.task.score_name)
-        data.task.plot_test(data.test.labels, [p.label for p in predictions], metrics, stage, title)
+        model.task.plot_test(data.test.labels, [p.label for p in predictions], metrics, stage, title)
     return FitResult(out, metrics, history, model, plan, spec)
 
 

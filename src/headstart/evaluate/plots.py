@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from ..runs import atomic_path  # noqa: E402
 
-__all__ = ["plot_learning_curve", "plot_confusion_matrix", "plot_predicted_vs_true"]
+__all__ = ["plot_learning_curve", "plot_confusion_matrix", "plot_predicted_vs_true", "plot_per_label_f1"]
 
 
 def _save(fig, path: Path) -> None:
@@ -65,5 +65,19 @@ def plot_predicted_vs_true(truth: list[float], predicted: list[float], path: Pat
     ax.set_xlabel("true")
     ax.set_ylabel("predicted")
     ax.grid(alpha=0.3)
+    ax.set_title(title)
+    _save(fig, path)
+
+
+def plot_per_label_f1(per_label: dict, path: Path, title: str) -> None:
+    """Each label's test F1 as a bar, with its support (how many test examples carry it)."""
+    names = list(per_label)
+    fig, ax = plt.subplots(figsize=(6, max(2.5, 0.3 * len(names) + 1)))
+    ax.barh(names, [per_label[n]["f1"] for n in names])
+    for i, n in enumerate(names):
+        ax.text(per_label[n]["f1"] + 0.01, i, f"n = {per_label[n]['support']}", va="center", fontsize=8)
+    ax.set_xlim(0, 1.15)
+    ax.set_xlabel("F1")
+    ax.invert_yaxis()
     ax.set_title(title)
     _save(fig, path)

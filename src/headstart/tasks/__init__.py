@@ -10,13 +10,14 @@ from .._registry import Registry
 from ..errors import HeadstartError
 from ._base import Decoded, Score, Task
 from .classification import ClassificationTask, clean_labels
+from .multilabel import MultilabelTask, multilabel_metrics
 from .regression import RegressionTask, regression_metrics
 
-__all__ = ["Task", "Score", "Decoded", "TASKS", "ClassificationTask", "RegressionTask", "task_from_dict",
-           "kind_of_columns", "clean_labels", "KINDS", "regression_metrics"]
+__all__ = ["Task", "Score", "Decoded", "TASKS", "ClassificationTask", "RegressionTask", "MultilabelTask", "task_from_dict",
+           "kind_of_columns", "clean_labels", "KINDS", "regression_metrics", "multilabel_metrics"]
 
 # In this order, a table's columns say its kind when --task does not (a 'label' column: classification).
-KINDS: tuple[type[Task], ...] = (ClassificationTask, RegressionTask)
+KINDS: tuple[type[Task], ...] = (ClassificationTask, MultilabelTask, RegressionTask)
 TASKS: Registry[type[Task]] = Registry("task")
 for _kind in KINDS:
     TASKS.register(_kind.kind)(_kind)

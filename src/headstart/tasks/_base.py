@@ -32,7 +32,7 @@ class Decoded:
     (None where the kind has no such score)."""
 
     label: Any
-    score: float | None
+    score: Any
 
 
 class Task:
@@ -70,6 +70,10 @@ class Task:
 
     def validate(self, logits: torch.Tensor, targets: np.ndarray) -> Score:
         raise NotImplementedError
+
+    def tuned(self, logits: torch.Tensor, targets: np.ndarray) -> "Task":
+        """The task with whatever it decides on validation data once training ends (multilabel: its threshold)."""
+        return self
 
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
         """What a prediction reads from the head's logits (class probabilities, values)."""

@@ -23,7 +23,6 @@ from ..data import Examples, TaskData
 from ..errors import HeadstartError
 from ..model import TransferModel, autocast
 from ..strategies import Phase, Plan
-from ..tasks import Score
 from .cache import embed
 from .history import EpochRecord, History
 from .progress import progress_bar
@@ -80,12 +79,14 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
         model.backbone.randomize()
     accelerator = Accelerator()
     history, started = History(), time.perf_counter()
+    y_val = data.targets(data.val)
     best = {"accuracy": -1.0, "loss": math.inf, "state": None}
     for number, phase in enumerate(plan.phases):
         model.backbone.set_trainable(phase.train_from, phase.update_bn_stats)
         if model.backbone.trainable_from is None:
             history.cached_phases.append(phase.name)
-        net, loader, validate = _phase_inputs(model, data, spec, precision, number, show_progress)
+        net, loader, val_logits = _phase_inputs(model, data, spec, precision, number, show_progress)
+        validate = lambda: data.task.validate(val_logits(), y_val)  # noqa: E731 (the phase's own logits)
         optimizer = torch.optim.AdamW(_param_groups(model, phase), weight_decay=spec.weight_decay)
         # A few-shot set is a batch or two per epoch: each epoch passes over it `passes` times so that the
         # phase gets min_steps updates; validation and patience still count the plan's epochs.
@@ -121,6 +122,8 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
             if stale >= spec.patience:
                 break
         model.load_state_dict(best["state"])  # the next phase starts from this phase's best weights
+    with torch.no_grad():  # what the task decides on validation data (a threshold) travels with the model
+        model.task = data.task.tuned(val_logits(), y_val)
     model.backbone.set_trainable(None)
     model.eval()
     history.seconds = time.perf_counter() - started
@@ -129,8 +132,9 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
 
 def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, number: int,
                   show_progress: bool):
-    """(module to train, training batches, validate()) for a phase: cached features when the backbone is frozen."""
-    y_train, y_val = data.targets(data.train), data.targets(data.val)
+    """(module to train, training batches, validation logits()) for a phase: cached features when the backbone is
+    frozen."""
+    y_train = data.targets(data.train)
     shuffle = torch.Generator().manual_seed(spec.seed + number)
     if model.backbone.trainable_from is None:
         fingerprint = model.backbone.fingerprint()
@@ -138,10 +142,10 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
                     for name, ex in (("train", data.train), ("val", data.val))}
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
-        return model.feature_head(), loader, lambda: data.task.validate(model.head(features["val"]), y_val)
+        return model.feature_head(), loader, lambda: model.head(features["val"]).float()
     dataset = _RawInputs(data.train, y_train, model.backbone)
     loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate, generator=shuffle)
-    return model, loader, lambda: _validate_raw(model, data, y_val, precision)
+    return model, loader, lambda: _raw_logits(model, data.val.inputs, precision)
 
 
 def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
@@ -154,13 +158,13 @@ def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
 
 
 @torch.no_grad()
-def _validate_raw(model: TransferModel, data: TaskData, targets: np.ndarray, precision: str) -> Score:
+def _raw_logits(model: TransferModel, inputs: list, precision: str) -> torch.Tensor:
     model.eval()
-    chunks, inputs = [], data.val.inputs
+    chunks = []
     for start in range(0, len(inputs), EVAL_BATCH):
         with autocast(precision):
             chunks.append(model(model.backbone.preprocess(inputs[start:start + EVAL_BATCH])).float())
-    return data.task.validate(torch.cat(chunks), targets)
+    return torch.cat(chunks)
 
 
 def _record(history, best, model, phase: Phase, epoch, train_loss, validate, t0) -> bool:
