@@ -132,9 +132,8 @@ def _train(spec: RunSpec, plan: Plan, data, show_progress: bool) -> tuple[Transf
     """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
     model = new_model(spec.backbone, data.task, spec.train.seed)
     check_modality(model.backbone, spec.backbone.name, spec.data.train, data.modality)
-    n_groups = len(model.backbone.layer_groups())
-    strategies.check_fits(plan, n_groups)
-    engine.progress.console.print(f"task: {data.task.kind}\n{plan.describe(n_groups)}", highlight=False)
+    engine.progress.console.print(f"task: {data.task.kind}\n{plan.describe(len(model.backbone.layer_groups()))}",
+                                  highlight=False)
     return model, engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
 
 

@@ -30,7 +30,7 @@ from .errors import HeadstartError
 from .tasks import ClassificationTask
 from .evaluate.benefits import benefits, paired_difference
 from .evaluate.report import write_report
-from .model import TransferModel
+from .model import TransferModel, check_modality
 from .precision import resolve_precision
 from .runs import claim_out, staged_run_dir, write_json, write_yaml
 
@@ -86,9 +86,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
         if train_size is not None:
             examples = stratified_subset(examples, train_size, 0)
         check_classes(examples, 3, "to split folds and validation")
-        if examples.modality != pristine.modality:
-            raise HeadstartError(f"backbone '{backbone}' reads {pristine.modality}s but {train} holds "
-                                 f"{examples.modality}s")
+        check_modality(pristine, backbone, train, examples.modality)
         external = load_examples(test) if test else None
         kind = ClassificationTask.from_labels(examples.labels)
         classes = kind.classes

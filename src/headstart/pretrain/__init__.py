@@ -22,6 +22,7 @@ from .. import __version__, backbones, strategies
 from ..data import Examples, load_examples
 from ..data.splits import stratified_subset
 from ..errors import HeadstartError
+from ..model import check_modality
 from ..precision import resolve_precision
 from ..runs import CONFIG_FILE, HISTORY_FILE, METRICS_FILE, claim_out, default_run_dir, staged_run_dir, write_json, \
     write_jsonl, write_yaml
@@ -73,10 +74,7 @@ def pretrain_from_spec(spec: PretrainSpec, out: str | Path | None = None, overwr
             spec = spec.model_copy(update={"backbone": spec.backbone.model_copy(
                 update={"image_size": model.describe()["image_size"]})})
         examples = _load_data(spec)
-        if examples.modality != model.modality:
-            raise HeadstartError(f"{spec.data} holds {examples.modality}s but backbone '{spec.backbone.name}' reads "
-                                 f"{model.modality}s; pick {'an' if examples.modality == 'image' else 'a'} "
-                                 f"{examples.modality} backbone")
+        check_modality(model, spec.backbone.name, spec.data, examples.modality)
         console.print(f"pretraining {spec.backbone.name} by {spec.method} on {len(examples)} examples of {spec.data}",
                       highlight=False)
         inherited_head = model.source_head

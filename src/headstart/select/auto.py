@@ -158,8 +158,6 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
     plans = {name: strategies.plan(name, spec.strategy.epochs, spec.strategy.lr) for name in candidates}
     entrants = {name: _Entrant(name, plans[name], task, spec, precision, show_progress) for name in candidates}
     n_groups = len(next(iter(entrants.values())).model.backbone.layer_groups())
-    for plan in plans.values():
-        strategies.check_fits(plan, n_groups)
     alive = sorted(candidates, key=lambda n: (_cost(plans[n], n_groups), candidates.index(n)))
     result = Race(budget, parse_budget(budget), list(alive), advice or {})
     n_rungs = _rungs_needed(len(alive))

@@ -122,7 +122,6 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
     pristine = backbones.load(spec.backbone)
     check_modality(pristine, spec.backbone.name, spec.data.train, data.modality)
     n_groups = len(pristine.layer_groups())
-    strategies.check_fits(plan, n_groups)
     frozen = plan.init == "pretrained" and all(p.train_from is None or p.train_from >= n_groups for p in plan.phases)
     engine.progress.console.print(plan.describe(n_groups), highlight=False)
     if options.noise:

@@ -22,7 +22,7 @@ from ..config import TrainSpec
 from ..data import Examples, TaskData
 from ..errors import HeadstartError
 from ..model import TransferModel, autocast
-from ..strategies import Phase, Plan
+from ..strategies import Phase, Plan, check_fits
 from .cache import embed
 from .history import EpochRecord, History
 from .progress import progress_bar
@@ -70,11 +70,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     """`run`, one epoch at a time: yields (phase number, history so far) after every epoch, and the final
     history once the best weights are restored. A caller may stop early (auto races candidates this way)."""
     set_seed(spec.seed)
-    n_groups = len(model.backbone.layer_groups())
-    for phase in plan.phases:
-        if phase.train_from is not None and phase.train_from > n_groups:
-            raise HeadstartError(f"strategy {plan.strategy}: the backbone has {n_groups} layer groups, "
-                                 f"so K can be at most {n_groups}")
+    check_fits(plan, len(model.backbone.layer_groups()))  # the one check; --dry-run and pretrain call it early
     if plan.init == "random":
         model.backbone.randomize()
     accelerator = Accelerator()
