@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from headstart import api
+from headstart import rank as api_rank
 from headstart.data import load_examples
 from headstart.tasks import RegressionTask, regression_metrics
 
@@ -109,6 +110,33 @@ def test_multilabel_tags_are_learnt_with_a_tuned_threshold_and_reload_exactly(ta
     assert again["micro_f1"] == metrics["micro_f1"] and again["threshold"] == metrics["threshold"]
 
 
+@pytest.mark.parametrize("kind, key, name", [("regression", "r2", "R²"), ("multilabel", "micro_f1", "micro-F1")])
+def test_compare_measures_every_kind_against_scratch_and_its_baseline(tables, tmp_path, kind, key, name):
+    code, output = run_cli("compare", tables / kind / "train.csv", *IMAGE, "--strategies", "linear-probe",
+                           "--epochs", "2", "--folds", "2", "--out", tmp_path / "c")
+    assert code == 0, output
+    summary = json.loads((tmp_path / "c" / "summary.json").read_text())
+    assert summary["score"]["key"] == key and summary["task"]["kind"] == kind
+    assert set(summary["strategies"]) == {"scratch", "linear-probe", "baseline"}
+    probe = summary["strategies"]["linear-probe"]
+    assert len(probe[f"{key}_per_fold"]) == 2 and "confusion_matrix" not in probe
+    assert set(summary["benefits"]["linear-probe"]) == {"start", "slope", "asymptote"}
+    page = (tmp_path / "c" / "report.html").read_text()
+    assert f"best mean {name}" in page and not (tmp_path / "c" / "confusion_matrix.png").exists()
+    assert name in output and "Use " in output
+    error = one_error(*run_cli("compare", tables / kind / "train.csv", *IMAGE, "--shots", "8", "--out", tmp_path / "d"))
+    assert "labelled subsets are drawn per class" in error
+
+
+@pytest.mark.parametrize("kind", ["regression", "multilabel"])
+def test_rank_scores_every_kind_with_logme_and_leaves_the_class_scores_out(tables, kind):
+    rows = api_rank(str(tables / kind / "train.csv"), backbones="efficientnet-lite0,efficientnet-lite0:random",
+                    image_size=32, show_progress=False)
+    by_name = {r["backbone"]: r for r in rows}
+    assert by_name["efficientnet-lite0"]["logme"] > by_name["efficientnet-lite0:random"]["logme"]
+    assert all(r[m] is None for r in rows for m in ("hscore", "leep", "nce"))
+
+
 def test_multilabel_reads_json_lists_and_separated_tags(tmp_path):
     (tmp_path / "tags.jsonl").write_text('{"text": "a", "labels": ["x", "y"]}\n{"text": "b", "labels": ["y"]}\n')
     (tmp_path / "tags.csv").write_text('text,labels\na,"[""x"", ""y""]"\nb,y\nc, x | y \n')
@@ -161,8 +189,8 @@ def files(tmp_path, monkeypatch):
      ["builtin:ising is a regression data set"]),
     (["fit", "tags.csv", "--backbone", "minilm-l6"], ["tags.csv, row 3: empty 'text' or 'labels'"]),
     (["fit", "nested.jsonl", "--backbone", "minilm-l6"], ["nested.jsonl, line 1: 'labels' holds a nested list"]),
-    (["compare", "builtin:ising", "--backbone", "efficientnet-lite0", "--quiet"],
-     ["builtin:ising holds regression targets", "compare works on class labels only so far"]),
+    (["advise", "builtin:ising", "--backbone", "efficientnet-lite0", "--quiet"],
+     ["builtin:ising holds regression targets", "works on class labels only so far"]),
 ])
 def test_bad_targets_get_one_line(files, args, expected):
     error = one_error(*run_cli(*args))

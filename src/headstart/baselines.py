@@ -1,7 +1,8 @@
 """Classical baselines that need no pretraining: the honest floor every transfer must beat.
 
-Text: TF-IDF of words and word pairs + logistic regression with C chosen by cross-validation.
-Images: logistic regression on standardised 16x16 grayscale pixels.
+Inputs: TF-IDF of words and word pairs for text, standardised 16x16 grayscale pixels for images. The last step is
+the Task's (tasks/): logistic regression with C chosen by cross-validation for classes, ridge regression for
+numbers, one logistic regression per tag for multi-label.
 """
 
 from __future__ import annotations
@@ -10,12 +11,12 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.feature_extraction.text import TfidfVectorizer
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import GridSearchCV, StratifiedKFold
+from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .data import Examples
+from .tasks import Task
 
 __all__ = ["fit_baseline", "predict_baseline", "BASELINE_NAME"]
 
@@ -32,22 +33,23 @@ def _pixels(images: list) -> np.ndarray:
     return np.stack(rows) / 255.0
 
 
-def fit_baseline(train: Examples, seed: int = 0):
-    """A fitted scikit-learn pipeline; `predict(inputs)` for texts, `predict(_pixels(images))` for images."""
-    smallest = min(train.labels.count(c) for c in set(train.labels))
+def fit_baseline(train: Examples, task: Task, seed: int = 0):
+    """A fitted scikit-learn pipeline on train's raw inputs; `predict_baseline` turns its output into labels."""
+    head, targets, tune = task.baseline(train.labels, seed)
     if train.modality == "text":
-        pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-                                 LogisticRegression(max_iter=2000))
-        inputs = train.inputs
+        pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1), head)
     else:
-        pipeline = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000))
-        inputs = _pixels(train.inputs)
-    if smallest >= 3:  # tune the regularisation as a careful practitioner would
-        pipeline = GridSearchCV(pipeline, {"logisticregression__C": [0.1, 1.0, 10.0, 100.0]},
-                                cv=StratifiedKFold(3, shuffle=True, random_state=seed))
-    return pipeline.fit(inputs, train.labels)
+        pipeline = make_pipeline(StandardScaler(), head)
+    if tune is not None:  # the whole pipeline is cross-validated, its input step refitted on every fold
+        grid, cv = tune
+        step = pipeline.steps[-1][0]
+        pipeline = GridSearchCV(pipeline, {f"{step}__{k}": v for k, v in grid.items()}, cv=cv)
+    return pipeline.fit(_inputs(train), targets)
 
 
-def predict_baseline(model, examples: Examples) -> list[str]:
-    inputs = examples.inputs if examples.modality == "text" else _pixels(examples.inputs)
-    return [str(label) for label in model.predict(inputs)]
+def predict_baseline(model, examples: Examples, task: Task) -> list:
+    return task.baseline_labels(model.predict(_inputs(examples)))
+
+
+def _inputs(examples: Examples):
+    return examples.inputs if examples.modality == "text" else _pixels(examples.inputs)

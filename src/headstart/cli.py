@@ -167,12 +167,14 @@ def compare(
         seeds=seeds, shots=shots, epochs=epochs, train_size=train_size, image_size=image_size,
         max_length=max_length, weights=weights, batch_size=batch_size, precision=precision, out=out,
         overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]))
+    score = summary["score"]
+    key, second = score["key"], score["second"]
     table = Table(title=f"{backbone} on {train}")
-    for column in ("strategy", "accuracy", "macro-F1", "s/fold"):
+    for column in ("strategy", score["name"], score["second_name"], "s/fold"):
         table.add_column(column)
-    for name, e in sorted(summary["strategies"].items(), key=lambda kv: -kv[1]["accuracy_mean"]):
-        table.add_row(name, f"{e['accuracy_mean']:.3f} ± {e['accuracy_std']:.3f}",
-                      f"{e['macro_f1_mean']:.3f}", f"{e['seconds']:.1f}")
+    for name, e in sorted(summary["strategies"].items(), key=lambda kv: -kv[1][f"{key}_mean"]):
+        table.add_row(name, f"{e[f'{key}_mean']:.3f} ± {e[f'{key}_std']:.3f}", f"{e[f'{second}_mean']:.3f}",
+                      f"{e['seconds']:.1f}")
     Console().print(table)
     typer.echo(summary["recommendation"])
     typer.echo(f"report: {out / 'report.html'}")
@@ -306,8 +308,8 @@ def rank_backbones(
         table.add_row(str(place), row["backbone"], *cells, f"{row['seconds']:.1f}")
     Console().print(table)
     if any(row[m] is None for row in results for m in names):
-        typer.echo("n/a: the backbone has no source-task head (random weights, or a source without one), "
-                   "which LEEP and NCE need")
+        typer.echo("n/a: LEEP and NCE need the backbone's source-task head (random weights, and some sources, have "
+                   "none); H-score, LEEP and NCE need labels that are classes")
     typer.echo(f"ranked {len(results)} backbones in {time.perf_counter() - started:.1f} s; {RANK_NOTE}")
     if out is not None:
         typer.echo(f"written to {out / RANK_FILE}")

@@ -25,9 +25,9 @@ from . import train as engine
 from .baselines import BASELINE_NAME, fit_baseline, predict_baseline
 from .config import RunSpec, TrainSpec
 from .data import Examples, TaskData, load_examples
-from .data.splits import check_classes, require_classes, evaluation_splits, few_shot, stratified_split, stratified_subset
+from .data.splits import check_classes, has_classes, evaluation_splits, few_shot, stratified_split, stratified_subset
 from .errors import HeadstartError
-from .tasks import ClassificationTask
+from .tasks import TASKS, Task
 from .evaluate.benefits import benefits, paired_difference
 from .evaluate.report import write_report
 from .model import TransferModel, check_modality
@@ -82,14 +82,15 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
         plans = {name: registry.plan(name, epochs) for name in names}
 
         examples = load_examples(train)
-        require_classes(examples, "compare")
         if train_size is not None:
             examples = stratified_subset(examples, train_size, 0)
         check_classes(examples, 3, "to split folds and validation")
         check_modality(pristine, backbone, train, examples.modality)
         external = load_examples(test) if test else None
-        kind = ClassificationTask.from_labels(examples.labels)
-        classes = kind.classes
+        kind = TASKS.get(examples.kind).from_labels(examples.labels)
+        if shot_list != [ALL] and not has_classes(examples):
+            raise HeadstartError(f"--shots {shots}: labelled subsets are drawn per class, and {train} holds "
+                                 f"{examples.kind} targets; leave --shots out (all labels)")
         splits = evaluation_splits(examples, folds, seeds)
 
         runs: dict[str, dict] = {}  # name -> shots -> list of per-fold results
@@ -107,7 +108,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
                     runs.setdefault(name, {}).setdefault(k, []).append(result)
                 runs.setdefault(BASELINE_NAME, {}).setdefault(k, []).append(_run_baseline(task, external, fold))
 
-        summary = _summarise(runs, shot_list)
+        summary = _summarise(runs, shot_list, kind)
         summary.update({
             "headstart_version": __version__,
             "command": command,
@@ -115,7 +116,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
                        "seeds": seeds, "shots": shot_list, "epochs": epochs, "train_size": train_size,
                        "image_size": image_size, "max_length": max_length, "batch_size": batch_size,
                        "precision": precision, "plans": {n: p.to_dict() for n, p in plans.items()}},
-            "task": {"modality": examples.modality, "classes": classes, "n": len(examples),
+            "task": {"modality": examples.modality, **kind.to_dict(), "n": len(examples),
                      "splits": f"{folds}-fold stratified cross-validation" if folds else
                                f"{seeds} seeded stratified 80/20 hold-outs",
                      "validation": "10% of each split's training part, the same for every strategy and shot count"},
@@ -167,10 +168,10 @@ def _test(model, plan, examples: Examples, precision, show_progress) -> dict:
 
 def _run_baseline(task: TaskData, external, fold) -> dict:
     t0 = time.perf_counter()
-    model = fit_baseline(task.train, seed=fold)
-    result = task.task.metrics(task.test.labels, predict_baseline(model, task.test))
+    model = fit_baseline(task.train, task.task, seed=fold)
+    result = task.task.metrics(task.test.labels, predict_baseline(model, task.test, task.task))
     if external is not None:
-        result["external"] = task.task.metrics(external.labels, predict_baseline(model, external))
+        result["external"] = task.task.metrics(external.labels, predict_baseline(model, external, task.task))
     result.update(curve=None, seconds=time.perf_counter() - t0)
     return result
 
@@ -180,54 +181,60 @@ def _mean_curve(curves: list[list[float]]) -> list[float]:
     return [float(np.mean([c[min(i, len(c) - 1)] for c in curves])) for i in range(longest)]
 
 
-def _summarise(runs: dict, shot_list: list) -> dict:
+def _summarise(runs: dict, shot_list: list, task: Task) -> dict:
+    """Means, spreads and paired tests of the task's score (accuracy for classes: the keys say which)."""
+    key, second = task.score_key, task.second_key
     table = {}
     for name, by_shots in runs.items():
         folds = by_shots[ALL]
-        acc, f1 = [r["accuracy"] for r in folds], [r["macro_f1"] for r in folds]
+        main, other = [r[key] for r in folds], [r[second] for r in folds]
         entry = {
-            "accuracy_mean": float(np.mean(acc)), "accuracy_std": float(np.std(acc)),
-            "macro_f1_mean": float(np.mean(f1)), "macro_f1_std": float(np.std(f1)),
-            "accuracy_per_fold": acc,
+            f"{key}_mean": float(np.mean(main)), f"{key}_std": float(np.std(main)),
+            f"{second}_mean": float(np.mean(other)), f"{second}_std": float(np.std(other)),
+            f"{key}_per_fold": main,
             "learning_curve": _mean_curve([r["curve"] for r in folds]) if folds[0]["curve"] else None,
             "seconds": float(np.mean([r["seconds"] for r in folds])),
-            "confusion_matrix": np.sum([r["confusion_matrix"] for r in folds], axis=0).tolist(),
-            "shots": {str(k): {"accuracy_mean": float(np.mean([r["accuracy"] for r in by_shots[k]])),
-                               "accuracy_std": float(np.std([r["accuracy"] for r in by_shots[k]])),
-                               "macro_f1_mean": float(np.mean([r["macro_f1"] for r in by_shots[k]]))}
+            "shots": {str(k): {f"{key}_mean": float(np.mean([r[key] for r in by_shots[k]])),
+                               f"{key}_std": float(np.std([r[key] for r in by_shots[k]])),
+                               f"{second}_mean": float(np.mean([r[second] for r in by_shots[k]]))}
                       for k in shot_list},
         }
+        if "confusion_matrix" in folds[0]:
+            entry["confusion_matrix"] = np.sum([r["confusion_matrix"] for r in folds], axis=0).tolist()
         if "external" in folds[0]:
-            ext = [r["external"]["accuracy"] for r in folds]
-            entry["test_accuracy_mean"], entry["test_accuracy_std"] = float(np.mean(ext)), float(np.std(ext))
+            ext = [r["external"][key] for r in folds]
+            entry[f"test_{key}_mean"], entry[f"test_{key}_std"] = float(np.mean(ext)), float(np.std(ext))
         table[name] = entry
-    scratch_all = table["scratch"]["accuracy_mean"]
+    scratch_all = table["scratch"][f"{key}_mean"]
     for name, entry in table.items():
         for k in shot_list:  # each shot count against scratch with the same labels, split by split
-            duel = paired_difference([r["accuracy"] for r in runs[name][k]], [r["accuracy"] for r in runs["scratch"][k]])
+            duel = paired_difference([r[key] for r in runs[name][k]], [r[key] for r in runs["scratch"][k]])
             entry["shots"][str(k)].update(delta_vs_scratch=duel["delta_vs_scratch"], significant=duel["significant"],
                                           p_value=duel["p_value"])
-        enough = [k for k in shot_list if k != ALL and entry["shots"][str(k)]["accuracy_mean"] >= scratch_all]
+        enough = [k for k in shot_list if k != ALL and entry["shots"][str(k)][f"{key}_mean"] >= scratch_all]
         entry["labels_per_class_to_match_scratch"] = enough[0] if enough else None
     scratch = runs["scratch"][ALL]
-    gains = {name: benefits([r["curve"] for r in by_shots[ALL]], [r["accuracy"] for r in by_shots[ALL]],
-                            [r["curve"] for r in scratch], [r["accuracy"] for r in scratch])
+    gains = {name: benefits([r["curve"] for r in by_shots[ALL]], [r[key] for r in by_shots[ALL]],
+                            [r["curve"] for r in scratch], [r[key] for r in scratch])
              for name, by_shots in runs.items() if name not in ("scratch", BASELINE_NAME)}
-    best = max(table, key=lambda n: (table[n]["accuracy_mean"], table[n]["macro_f1_mean"]))
-    return {"strategies": table, "benefits": gains, "best": best,
-            "recommendation": _recommend(table, runs, best, gains),
+    best = max(table, key=lambda n: (table[n][f"{key}_mean"], table[n][f"{second}_mean"]))
+    score = {"key": key, "name": task.score_name, "second": second, "second_name": task.second_name}
+    return {"strategies": table, "benefits": gains, "best": best, "score": score,
+            "recommendation": _recommend(table, runs, best, score),
             "noise_test": "two-sided paired t-test over folds, p < 0.05; 95% t-interval of the paired difference",
-            "classes": list(runs["scratch"][ALL][0]["labels"])}
+            "classes": runs["scratch"][ALL][0].get("labels")}
 
 
-def _recommend(table: dict, runs: dict, best: str, gains: dict) -> str:
-    ranked = sorted(table, key=lambda n: -table[n]["accuracy_mean"])
+def _recommend(table: dict, runs: dict, best: str, score: dict) -> str:
+    key = score["key"]
+    per_fold = lambda name: [r[key] for r in runs[name][ALL]]  # noqa: E731
+    ranked = sorted(table, key=lambda n: -table[n][f"{key}_mean"])
     runner = ranked[1]
-    duel = paired_difference([r["accuracy"] for r in runs[best][ALL]], [r["accuracy"] for r in runs[runner][ALL]])
+    duel = paired_difference(per_fold(best), per_fold(runner))
     lead = 100 * duel["delta_vs_scratch"]
     clear = "clearly (beyond the fold-to-fold noise)" if duel["significant"] else "but within the fold-to-fold noise"
-    words = [f"Use {best}: it has the best mean accuracy ({table[best]['accuracy_mean']:.3f}), {lead:.1f} points "
-             f"ahead of {runner}, {clear}."]
+    words = [f"Use {best}: it has the best mean {score['name']} ({table[best][f'{key}_mean']:.3f}), {lead:.1f} "
+             f"points ahead of {runner}, {clear}."]
     if best == BASELINE_NAME and duel["significant"]:
         words.append("The classical baseline beats every way of reusing the pretrained model on this data: the "
                      "transfer did not pay off here.")
@@ -241,9 +248,7 @@ def _recommend(table: dict, runs: dict, best: str, gains: dict) -> str:
         words.append(f"With only {n_splits} split(s) the noise estimate is weak: use --folds 5 or --seeds 5 "
                      "for a firmer verdict.")
     elif not duel["significant"]:
-        cheapest = min((n for n in ranked if
-                        paired_difference([r["accuracy"] for r in runs[n][ALL]],
-                                          [r["accuracy"] for r in runs[best][ALL]])["significant"] is False),
+        cheapest = min((n for n in ranked if paired_difference(per_fold(n), per_fold(best))["significant"] is False),
                        key=lambda n: table[n]["seconds"])
         if cheapest != best:
             words.append(f"{cheapest} is within the noise of {best} and the cheapest "

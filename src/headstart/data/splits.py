@@ -83,18 +83,20 @@ def stratified_subset(examples: Examples, size: int, seed: int) -> Examples:
 
 def evaluation_splits(examples: Examples, folds: int | None, seeds: int, fraction: float = 0.2
                       ) -> list[tuple[Examples, Examples]]:
-    """(train, held_out) pairs: stratified K-fold when `folds`, else `seeds` stratified hold-outs."""
-    from sklearn.model_selection import StratifiedKFold
+    """(train, held_out) pairs: (stratified) K-fold when `folds`, else `seeds` (stratified) hold-outs."""
+    from sklearn.model_selection import KFold, StratifiedKFold
 
     if folds is None:
         return [stratified_split(examples, fraction, seed) for seed in range(seeds)]
-    smallest = min(examples.labels.count(c) for c in set(examples.labels))
-    if folds < 2 or folds > smallest:
-        raise HeadstartError(f"--folds {folds}: need 2 <= K <= {smallest} (the smallest class of "
-                             f"{examples.source} has {smallest} examples)")
-    splitter = StratifiedKFold(n_splits=folds, shuffle=True, random_state=0)
-    return [(examples.subset(a), examples.subset(b))
-            for a, b in splitter.split(np.zeros(len(examples)), np.array(examples.labels, dtype=object))]
+    classes = has_classes(examples)
+    largest = min(examples.labels.count(c) for c in set(examples.labels)) if classes else len(examples)
+    if folds < 2 or folds > largest:
+        where = f"the smallest class of {examples.source} has {largest} examples" if classes else \
+            f"{examples.source} has {largest} examples"
+        raise HeadstartError(f"--folds {folds}: need 2 <= K <= {largest} ({where})")
+    splitter = (StratifiedKFold if classes else KFold)(n_splits=folds, shuffle=True, random_state=0)
+    strata = np.array(examples.labels, dtype=object) if classes else None
+    return [(examples.subset(a), examples.subset(b)) for a, b in splitter.split(np.zeros(len(examples)), strata)]
 
 
 def few_shot(examples: Examples, per_class: int, seed: int) -> Examples:

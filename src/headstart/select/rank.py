@@ -24,10 +24,11 @@ from .. import __version__, backbones as backbone_sources
 from .. import train as engine
 from ..config import BackboneSpec, DataSpec, TrainSpec, _Spec, help_for, seed_field
 from ..data import Examples, load_examples
-from ..data.splits import check_classes, require_classes, stratified_subset
+from ..data.splits import check_classes, has_classes, stratified_subset
 from ..errors import HeadstartError
 from ..precision import resolve_precision
 from ..runs import atomic_path, claim_out, staged_run_dir, write_json, write_yaml
+from ..tasks import TASKS
 from .scores import DEFAULT_METRICS, METRICS
 
 __all__ = ["rank", "RankSpec", "RANK_FILE", "NOTE"]
@@ -113,7 +114,6 @@ def rank(train: str, backbones: list[str] | str, metrics: list[str] | str | None
 
 def _load(spec: RankSpec) -> Examples:
     examples = load_examples(spec.train)
-    require_classes(examples, "rank")
     if spec.train_size is not None:
         examples = stratified_subset(examples, spec.train_size, spec.seed)
     check_classes(examples, 1, "to rank backbones")
@@ -143,9 +143,15 @@ def _score(name: str, backbone, load_seconds: float, examples: Examples, spec: R
     head = backbone.source_head  # None for random weights: backbones.load drops it with them
     probs = None if head is None else torch.softmax(head.logits(features), dim=1).double().numpy()
     feats, labels = features.double().numpy(), np.asarray(examples.labels, dtype=object)
+    task = TASKS.get(examples.kind).from_labels(examples.labels)
+    classes = has_classes(examples)
     row = {"backbone": name}
     for metric in map(METRICS.get, spec.metrics):
-        row[metric.name] = None if metric.needs_source and probs is None else metric.compute(feats, labels, probs)
+        if (metric.needs_source and probs is None) or (metric.needs_classes and not classes):
+            row[metric.name] = None
+        else:  # a score of classes reads the labels; the others the task's targets, as a matrix
+            row[metric.name] = metric.compute(feats, labels if metric.needs_classes else task.evidence(examples.labels),
+                                              probs)
     row["seconds"] = round(load_seconds + time.perf_counter() - started, 3)
     return row
 

@@ -17,7 +17,7 @@ from sklearn.covariance import ledoit_wolf_shrinkage
 
 from .._registry import Registry
 
-__all__ = ["logme", "hscore", "leep", "nce", "Metric", "METRICS", "DEFAULT_METRICS"]
+__all__ = ["logme_of_targets", "logme", "hscore", "leep", "nce", "Metric", "METRICS", "DEFAULT_METRICS"]
 
 _MAX_ITER = 100
 _TOL = 1e-6
@@ -50,10 +50,16 @@ def logme(features, labels) -> float:
 
     >>> logme(np.random.default_rng(0).normal(size=(100, 16)), np.arange(100) % 2)  # noise: low
     """
-    f = np.asarray(features, dtype=np.float64)
     index, k = _label_index(labels)
-    n = len(f)
-    targets = np.eye(k)[index]                                    # one-hot, N x K: one regression per class
+    return logme_of_targets(features, np.eye(k)[index])  # one-hot, N x K: one regression per class
+
+
+def logme_of_targets(features, targets) -> float:
+    """LogME of any N x K real targets (one-hot classes, a standardised number, multi-hot tags): the mean over
+    the K columns of each one's maximised log evidence, divided by N (You et al., 2021, do regression this way)."""
+    f = np.asarray(features, dtype=np.float64)
+    targets = np.asarray(targets, dtype=np.float64).reshape(len(f), -1)
+    n, k = targets.shape
     sigma, z = _spectrum(f, targets)
     r = len(sigma)
     outside = np.maximum((targets ** 2).sum(0) - (z ** 2).sum(0), 0.0)  # |y|^2 outside F's column space
@@ -139,19 +145,22 @@ def nce(source_labels, labels) -> float:
 
 @dataclass(frozen=True)
 class Metric:
-    """A score by name; `needs_source` scores read the backbone's source-task probabilities instead of features."""
+    """A score by name; `needs_source` scores read the backbone's source-task probabilities instead of features,
+    `needs_classes` ones labels that are classes (the others read the task's targets as a matrix)."""
 
     name: str
     needs_source: bool
     compute: Callable[[np.ndarray, np.ndarray, np.ndarray | None], float]
     meaning: str
+    needs_classes: bool = True
 
 
 METRICS: Registry[Metric] = Registry("metric")
 DEFAULT_METRICS = ("logme", "hscore", "leep", "nce")
 
 for _metric in (
-    Metric("logme", False, lambda f, y, p: logme(f, y), "log evidence per example of a linear model on the features"),
+    Metric("logme", False, lambda f, y, p: logme_of_targets(f, y), "log evidence per example of a linear model on "
+           "the features", needs_classes=False),
     Metric("hscore", False, lambda f, y, p: hscore(f, y), "class-mean spread against total spread of the features"),
     Metric("leep", True, lambda f, y, p: leep(p, y), "mean log-likelihood of the source-to-target label map"),
     Metric("nce", True, lambda f, y, p: nce(p.argmax(1), y), "-H(target label | argmax source label)"),

@@ -41,6 +41,9 @@ class Task:
     kind: str
     column: str  # the column of a .csv / .jsonl that holds this kind's labels
     score_name: str  # what the validation score is, in words (history's val_accuracy column holds it)
+    score_key: str   # the metrics.json key of the test score that compare ranks by (higher is better)
+    second_key: str  # and the one it breaks ties with and shows beside it
+    second_name: str
 
     @classmethod
     def read_labels(cls, values: list[Any], lines: list[int], where: str) -> list[Any]:
@@ -64,6 +67,10 @@ class Task:
     def encode(self, labels: list[Any]) -> np.ndarray:
         """Labels as read from the data -> the targets the loss takes."""
         raise NotImplementedError
+
+    def evidence(self, labels: list[Any]) -> np.ndarray:
+        """The labels as an N x K real matrix, for scores that read targets as regressions (rank's LogME)."""
+        return np.asarray(self.encode(labels), dtype=np.float64).reshape(len(labels), -1)
 
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -94,6 +101,15 @@ class Task:
     def plot_test(self, truth: list[Any], predicted: list[Any], metrics: dict, folder: Path, title: str) -> None:
         """The test set's picture in a run folder (a confusion matrix, predicted against true)."""
         raise NotImplementedError
+
+    def baseline(self, labels: list[Any], seed: int):
+        """The classical baseline's last step on these labels: (unfitted scikit-learn estimator, its targets, and
+        None or (parameter grid, cross-validation splitter) to tune it with, the input step included)."""
+        raise NotImplementedError
+
+    def baseline_labels(self, predicted) -> list[Any]:
+        """The baseline's predictions as this task's labels."""
+        return list(predicted)
 
     def check_known(self, labels: list[Any], source: str, known_to: str = "this model") -> None:
         """Refuse labels that `known_to` cannot score (e.g. classes it never saw)."""

@@ -8,7 +8,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.dummy import DummyClassifier
+from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score, precision_recall_fscore_support
+from sklearn.multioutput import MultiOutputClassifier
 
 from ..errors import HeadstartError
 from ..evaluate.plots import plot_per_label_f1
@@ -27,7 +31,7 @@ class MultilabelTask(Task):
 
     kind = "multilabel"
     column = "labels"
-    score_name = "micro-F1"
+    score_name, score_key, second_key, second_name = "micro-F1", "micro_f1", "macro_f1", "macro-F1"
 
     def __init__(self, labels: list[str], threshold: float = 0.5):
         self.labels, self.threshold = list(labels), float(threshold)
@@ -104,6 +108,13 @@ class MultilabelTask(Task):
     def plot_test(self, truth, predicted, metrics: dict, folder: Path, title: str) -> None:
         plot_per_label_f1(metrics["per_label"], folder / "per_label_f1.png", title)
 
+    def baseline(self, labels: list[list[str]], seed: int):
+        """One logistic regression per tag; a tag every (or no) training example carries is predicted constant."""
+        return MultiOutputClassifier(_ConstantOr(LogisticRegression(max_iter=2000))), self.encode(labels).astype(int), None
+
+    def baseline_labels(self, predicted) -> list[list[str]]:
+        return [[self.labels[i] for i in np.flatnonzero(row)] for row in np.asarray(predicted)]
+
     def check_known(self, labels: list[list[str]], source: str, known_to: str = "this model") -> None:
         unknown = sorted({t for tags in labels for t in tags} - set(self.labels))
         if unknown:
@@ -132,3 +143,20 @@ def multilabel_metrics(truth: np.ndarray, predicted: np.ndarray, labels: list[st
             "subset_accuracy": float((truth == predicted).all(axis=1).mean()), "n": len(truth),
             "per_label": {label: {"precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
                           for label, p, r, f, s in zip(labels, precision, recall, f1, support)}}
+
+
+class _ConstantOr(ClassifierMixin, BaseEstimator):
+    """The estimator, or a constant prediction for a tag whose training column holds one value (a tag absent
+    from a small split would otherwise stop logistic regression)."""
+
+    def __init__(self, estimator):
+        self.estimator = estimator
+
+    def fit(self, X, y):
+        one_value = len(np.unique(y)) < 2
+        self.model_ = (DummyClassifier(strategy="most_frequent") if one_value else clone(self.estimator)).fit(X, y)
+        self.classes_ = self.model_.classes_
+        return self
+
+    def predict(self, X):
+        return self.model_.predict(X)

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from scipy.stats import spearmanr
+from sklearn.linear_model import RidgeCV
 
 from ..errors import HeadstartError
 from ..evaluate.plots import plot_predicted_vs_true
@@ -23,7 +24,7 @@ class RegressionTask(Task):
 
     kind = "regression"
     column = "target"
-    score_name = "R²"
+    score_name, score_key, second_key, second_name = "R²", "r2", "spearman", "Spearman"
 
     @classmethod
     def read_labels(cls, values: list, lines: list[int], where: str) -> list[float]:
@@ -79,6 +80,13 @@ class RegressionTask(Task):
 
     def plot_test(self, truth: list[float], predicted: list[float], metrics: dict, folder: Path, title: str) -> None:
         plot_predicted_vs_true(truth, predicted, folder / "predicted_vs_true.png", title)
+
+    def baseline(self, labels: list[float], seed: int):
+        """Ridge regression, its penalty chosen by efficient leave-one-out cross-validation."""
+        return RidgeCV(alphas=[0.1, 1.0, 10.0, 100.0]), [float(v) for v in labels], None
+
+    def baseline_labels(self, predicted) -> list[float]:
+        return [float(v) for v in predicted]
 
     def prediction_columns(self) -> list[str]:
         return ["prediction"]
