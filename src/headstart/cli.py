@@ -37,21 +37,28 @@ except ImportError:  # older typer runs on click itself
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="headstart: reuse a pretrained model on your small data set, and prove it helped.")
 
+def spec_option(section, field: str, flag: str, **override):
+    """A CLI option declared by its spec field: the field's default (unless `default=` says how the command spells
+    'not given') and its one help text."""
+    info = section.model_fields[field]
+    return typer.Option(override.get("default", info.default), flag, help=help_for(section, field))
+
+
 # Options that mean the same in every command that has them: declared once, shared by the commands.
 QUIET = typer.Option(False, "--quiet", help="No progress bars.")
-TEST = typer.Option(None, "--test", help=help_for(DataSpec, "test"))
-EPOCHS = typer.Option(None, "--epochs", help=help_for(StrategySpec, "epochs"))
-LR = typer.Option(None, "--lr", help=help_for(StrategySpec, "lr"))
-BATCH_SIZE = typer.Option(32, "--batch-size", help=help_for(TrainSpec, "batch_size"))
-IMAGE_SIZE = typer.Option(None, "--image-size", help=help_for(BackboneSpec, "image_size"))
-MAX_LENGTH = typer.Option(128, "--max-length", help=help_for(BackboneSpec, "max_length"))
-WEIGHTS = typer.Option(None, "--weights", help=help_for(BackboneSpec, "weights"))
-PRECISION = typer.Option(None, "--precision", help=help_for(TrainSpec, "precision"))
-SEED = typer.Option(0, "--seed", help=help_for(TrainSpec, "seed"))
-MIN_STEPS = typer.Option(0, "--min-steps", help=help_for(TrainSpec, "min_steps"))
-TRAIN_SIZE = typer.Option(None, "--train-size", help=help_for(DataSpec, "train_size"))
-ON_BAD_IMAGE = typer.Option("skip", "--on-bad-image", help=help_for(DataSpec, "on_bad_image"))
-TASK = typer.Option(None, "--task", help=help_for(DataSpec, "task"))
+TEST = spec_option(DataSpec, "test", "--test")
+EPOCHS = spec_option(StrategySpec, "epochs", "--epochs")
+LR = spec_option(StrategySpec, "lr", "--lr")
+BATCH_SIZE = spec_option(TrainSpec, "batch_size", "--batch-size")
+IMAGE_SIZE = spec_option(BackboneSpec, "image_size", "--image-size")
+MAX_LENGTH = spec_option(BackboneSpec, "max_length", "--max-length")
+WEIGHTS = spec_option(BackboneSpec, "weights", "--weights")
+PRECISION = spec_option(TrainSpec, "precision", "--precision")
+SEED = spec_option(TrainSpec, "seed", "--seed")
+MIN_STEPS = spec_option(TrainSpec, "min_steps", "--min-steps")
+TRAIN_SIZE = spec_option(DataSpec, "train_size", "--train-size")
+ON_BAD_IMAGE = spec_option(DataSpec, "on_bad_image", "--on-bad-image")
+TASK = spec_option(DataSpec, "task", "--task")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -62,11 +69,11 @@ def _show_warning(message, category, filename, lineno, file=None, line=None):
 def fit(
     train: Optional[str] = typer.Argument(None, help=help_for(DataSpec, "train")),
     test: Optional[str] = TEST,
-    backbone: Optional[str] = typer.Option(None, "--backbone", help=help_for(BackboneSpec, "name")),
-    strategy: str = typer.Option("linear-probe", "--strategy", help=help_for(StrategySpec, "name")),
+    backbone: Optional[str] = spec_option(BackboneSpec, "name", "--backbone", default=None),
+    strategy: str = spec_option(StrategySpec, "name", "--strategy"),
     epochs: Optional[int] = EPOCHS,
     lr: Optional[float] = LR,
-    budget: Optional[str] = typer.Option(None, "--budget", help=help_for(StrategySpec, "budget")),
+    budget: Optional[str] = spec_option(StrategySpec, "budget", "--budget"),
     batch_size: int = BATCH_SIZE,
     image_size: Optional[int] = IMAGE_SIZE,
     max_length: int = MAX_LENGTH,
@@ -183,20 +190,20 @@ def compare(
 @app.command()
 def pretrain(
     data: Optional[str] = typer.Argument(None, help=help_for(PretrainSpec, "data")),
-    method: Optional[str] = typer.Option(None, "--method", help=help_for(PretrainSpec, "method")),
-    backbone: Optional[str] = typer.Option(None, "--backbone", help=help_for(BackboneSpec, "name")),
-    epochs: Optional[int] = typer.Option(None, "--epochs", help=help_for(PretrainSpec, "epochs")),
-    lr: Optional[float] = typer.Option(None, "--lr", help=help_for(PretrainSpec, "lr")),
-    batch_size: int = typer.Option(32, "--batch-size", help=help_for(PretrainSpec, "batch_size")),
-    mask_prob: float = typer.Option(0.15, "--mask-prob", help=help_for(PretrainSpec, "mask_prob")),
-    temperature: float = typer.Option(0.1, "--temperature", help=help_for(PretrainSpec, "temperature")),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help=help_for(PretrainSpec, "strategy")),
+    method: Optional[str] = spec_option(PretrainSpec, "method", "--method", default=None),
+    backbone: Optional[str] = spec_option(BackboneSpec, "name", "--backbone", default=None),
+    epochs: Optional[int] = spec_option(PretrainSpec, "epochs", "--epochs"),
+    lr: Optional[float] = spec_option(PretrainSpec, "lr", "--lr"),
+    batch_size: int = spec_option(PretrainSpec, "batch_size", "--batch-size"),
+    mask_prob: float = spec_option(PretrainSpec, "mask_prob", "--mask-prob"),
+    temperature: float = spec_option(PretrainSpec, "temperature", "--temperature"),
+    strategy: Optional[str] = spec_option(PretrainSpec, "strategy", "--strategy"),
     image_size: Optional[int] = IMAGE_SIZE,
     max_length: int = MAX_LENGTH,
     weights: Optional[str] = WEIGHTS,
-    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(PretrainSpec, "train_size")),
-    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(PretrainSpec, "precision")),
-    seed: int = typer.Option(0, "--seed", help=help_for(PretrainSpec, "seed")),
+    train_size: Optional[int] = spec_option(PretrainSpec, "train_size", "--train-size"),
+    precision: Optional[str] = spec_option(PretrainSpec, "precision", "--precision"),
+    seed: int = spec_option(PretrainSpec, "seed", "--seed"),
     out: Optional[Path] = typer.Option(None, "--out", help="Backbone folder to write; default runs/DATE-BACKBONE-METHOD."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once pretraining succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a backbone folder's config.yaml; other "
@@ -226,17 +233,17 @@ def pretrain(
 @app.command("self-train")
 def self_train(
     train: Optional[str] = typer.Argument(None, help=help_for(DataSpec, "train")),
-    unlabeled: Optional[str] = typer.Option(None, "--unlabeled", help=help_for(SelfTrainSpec, "unlabeled")),
+    unlabeled: Optional[str] = spec_option(SelfTrainSpec, "unlabeled", "--unlabeled", default=None),
     test: Optional[str] = TEST,
-    backbone: Optional[str] = typer.Option(None, "--backbone", help=help_for(BackboneSpec, "name")),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help=help_for(StrategySpec, "name")),
-    rounds: int = typer.Option(3, "--rounds", help=help_for(SelfTrainSpec, "rounds")),
-    selection: str = typer.Option("curriculum", "--selection", help=help_for(SelfTrainSpec, "selection")),
-    class_shares: str = typer.Option("smaller", "--class-shares", help=help_for(SelfTrainSpec, "class_shares")),
-    curriculum_step: float = typer.Option(0.25, "--curriculum-step", help=help_for(SelfTrainSpec, "curriculum_step")),
-    threshold: Optional[float] = typer.Option(None, "--threshold", help=help_for(SelfTrainSpec, "threshold")),
-    per_class_cap: Optional[int] = typer.Option(None, "--per-class-cap", help=help_for(SelfTrainSpec, "per_class_cap")),
-    noise: bool = typer.Option(False, "--noise", help=help_for(SelfTrainSpec, "noise")),
+    backbone: Optional[str] = spec_option(BackboneSpec, "name", "--backbone", default=None),
+    strategy: Optional[str] = spec_option(StrategySpec, "name", "--strategy", default=None),
+    rounds: int = spec_option(SelfTrainSpec, "rounds", "--rounds"),
+    selection: str = spec_option(SelfTrainSpec, "selection", "--selection"),
+    class_shares: str = spec_option(SelfTrainSpec, "class_shares", "--class-shares"),
+    curriculum_step: float = spec_option(SelfTrainSpec, "curriculum_step", "--curriculum-step"),
+    threshold: Optional[float] = spec_option(SelfTrainSpec, "threshold", "--threshold"),
+    per_class_cap: Optional[int] = spec_option(SelfTrainSpec, "per_class_cap", "--per-class-cap"),
+    noise: bool = spec_option(SelfTrainSpec, "noise", "--noise"),
     epochs: Optional[int] = EPOCHS,
     lr: Optional[float] = LR,
     batch_size: int = BATCH_SIZE,
@@ -282,12 +289,12 @@ def self_train(
 def rank_backbones(
     train: str = typer.Argument(..., help=help_for(RankSpec, "train")),
     backbones: str = typer.Option(..., "--backbones", help=help_for(RankSpec, "backbones")),
-    metrics: Optional[str] = typer.Option(None, "--metrics", help=help_for(RankSpec, "metrics")),
-    train_size: Optional[int] = typer.Option(None, "--train-size", help=help_for(RankSpec, "train_size")),
-    image_size: Optional[int] = typer.Option(None, "--image-size", help=help_for(RankSpec, "image_size")),
-    max_length: int = typer.Option(128, "--max-length", help=help_for(RankSpec, "max_length")),
-    precision: Optional[str] = typer.Option(None, "--precision", help=help_for(RankSpec, "precision")),
-    seed: int = typer.Option(0, "--seed", help=help_for(RankSpec, "seed")),
+    metrics: Optional[str] = spec_option(RankSpec, "metrics", "--metrics", default=None),
+    train_size: Optional[int] = spec_option(RankSpec, "train_size", "--train-size"),
+    image_size: Optional[int] = spec_option(RankSpec, "image_size", "--image-size"),
+    max_length: int = spec_option(RankSpec, "max_length", "--max-length"),
+    precision: Optional[str] = spec_option(RankSpec, "precision", "--precision"),
+    seed: int = spec_option(RankSpec, "seed", "--seed"),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for rank.json, rank.png and config.yaml; "
                                        "default: print the table only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the ranking succeeded."),
