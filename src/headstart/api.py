@@ -1,4 +1,5 @@
-"""The recipes behind the CLI: fit, evaluate, predict. Each reads top to bottom.
+"""The recipes behind the CLI: fit, evaluate, predict. Each reads top to bottom (predicting itself lives in
+predictions.py, which self-training shares).
 
     result = headstart.fit("builtin:digits", backbone="efficientnet-lite0", strategy="linear-probe",
                            image_size=64, out="runs/digits")
@@ -8,25 +9,24 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from safetensors import SafetensorError
 
 from . import __version__, backbones, strategies
 from . import train as engine
 from .config import RunSpec
-from .data import Examples, load_examples, load_task
+from .data import load_examples, load_task
 from .errors import HeadstartError
-from .evaluate import plot_learning_curve
 from .backbones import RUN_MARKER
+from .evaluate import plot_learning_curve
 from .model import WEIGHTS_FILE, TransferModel, check_modality, new_model
 from .precision import resolve_precision
-from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, claim_out, claim_output,
+from .predictions import (PREDICTIONS_FILE, Prediction, check_inputs, csv_cell, predict_examples, prediction_rows,
+                          write_predictions)
+from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, claim_out, claim_output,
                    default_run_dir, require_run, staged_run_dir, write_json, write_jsonl, write_yaml)
 from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
@@ -36,10 +36,6 @@ from .train import History
 __all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions",
            "prediction_rows", "run_task", "csv_cell", "FitResult", "Prediction", "PREDICTIONS_FILE"]
 
-PREDICTIONS_FILE = "predictions.csv"
-# What makes Excel, LibreOffice and Google Sheets read a cell as a formula (OWASP's list).
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-EVAL_BATCH = engine.engine.EVAL_BATCH
 
 
 @dataclass
@@ -50,13 +46,6 @@ class FitResult:
     model: TransferModel
     plan: Plan
     spec: RunSpec
-
-
-@dataclass
-class Prediction:
-    input: str
-    label: Any   # a class name; the predicted number (regression); the list of tags (multilabel)
-    score: Any   # the label's probability; None for regression; every tag's probability (multilabel)
 
 
 def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
@@ -164,44 +153,12 @@ def _open_run(run_dir: str | Path) -> tuple[TransferModel, RunSpec]:
                              "rerun the fit") from None
 
 
-def _check_modality(model: TransferModel, examples: Examples) -> None:
-    if examples.modality != model.backbone.modality:
-        raise HeadstartError(f"{examples.source} holds {examples.modality}s but the model reads {model.backbone.modality}s")
-
-
-def predict_examples(model: TransferModel, examples: Examples, precision: str, show_progress: bool) -> list[Prediction]:
-    """The model's label and probability for each of examples, in order (fit, predict and self-train share it)."""
-    _check_modality(model, examples)
-    with engine.progress.progress_bar("predicting", len(examples), show_progress) as advance:
-        proba = model.predict_proba(examples.inputs, EVAL_BATCH, precision, advance)
-    names = examples.inputs if examples.modality == "text" else examples.ids
-    return [Prediction(str(name), d.label, d.score) for name, d in zip(names, model.task.decode(proba))]
-
-
-def csv_cell(text: str, csv_safe: bool) -> str:
-    """A cell as written; with csv_safe, one that a spreadsheet would run as a formula gets a leading quote."""
-    return "'" + text if csv_safe and text.startswith(FORMULA_START) else text
-
-
-def prediction_rows(predictions: list[Prediction], task: Task, csv_safe: bool = False) -> list[list[str]]:
-    """The header and rows of predictions.csv: input, then the Task's columns (label,score for classification)."""
-    return [["input", *task.prediction_columns()]] + [
-        [csv_cell(cell, csv_safe) for cell in (p.input, *task.prediction_cells(p))] for p in predictions]
-
-
-def write_predictions(path: Path, predictions: list[Prediction], task: Task, csv_safe: bool = False) -> None:
-    """predictions.csv, written atomically; scores keep every bit (repr)."""
-    buffer = io.StringIO()
-    csv.writer(buffer).writerows(prediction_rows(predictions, task, csv_safe))
-    atomic_write_text(path, buffer.getvalue())
-
-
 def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, show_progress: bool = True) -> dict:
     """Metrics of a saved run on labelled TEST data; written to `output` as JSON when given."""
     with claim_output(output, METRICS_FILE, [run_dir, test]) as output:  # before any work
         model, spec = _open_run(run_dir)
         examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image, kind=model.task.kind)
-        _check_modality(model, examples)
+        check_inputs(model, examples)
         model.task.check_known(examples.labels, test)
         predictions = predict_examples(model, examples, spec.train.precision, show_progress)
         metrics = model.task.metrics(examples.labels, [p.label for p in predictions])

@@ -22,12 +22,13 @@ from .errors import HeadstartError
 
 __all__ = ["atomic_path", "atomic_write_text", "write_json", "write_jsonl", "json_text", "write_yaml", "check_out",
            "claim_out", "claim_output", "local_paths", "staged_run_dir", "default_run_dir", "require_run", "CONFIG_FILE",
-           "METRICS_FILE", "HISTORY_FILE", "MODEL_DIR"]
+           "METRICS_FILE", "HISTORY_FILE", "MODEL_DIR", "RUN_MARKER"]
 
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 HISTORY_FILE = "history.jsonl"
 MODEL_DIR = "model"
+RUN_MARKER = "headstart-model.json"  # in MODEL_DIR: what makes a folder a run (classes, backbone, checksums)
 
 
 @contextmanager
@@ -267,8 +268,6 @@ def staged_run_dir(out: Path, overwrite: bool) -> Iterator[Path]:
 def require_run(run_dir: Path) -> Path:
     """The run's model folder, or a clear error when run_dir is not a headstart run."""
     run_dir = Path(run_dir)
-    from .backbones import RUN_MARKER
-
     if not (run_dir / MODEL_DIR / RUN_MARKER).is_file() or not (run_dir / CONFIG_FILE).is_file():
         raise HeadstartError(f"{run_dir} is not a headstart run directory (no {CONFIG_FILE} and "
                              f"{MODEL_DIR}/{RUN_MARKER}); give the --out folder of a 'headstart fit'")

@@ -16,6 +16,7 @@ from typing import Callable
 from .._registry import Registry
 from ..config import BackboneSpec
 from ..errors import HeadstartError
+from ..runs import RUN_MARKER
 from ._base import Backbone, LayerGroup, SourceHead
 from .hf_text import HFTextBackbone, minilm_folder
 from .timm_image import TimmBackbone, efficientnet_lite, load_by_name, load_weights_file
@@ -23,7 +24,6 @@ from .timm_image import TimmBackbone, efficientnet_lite, load_by_name, load_weig
 __all__ = ["Backbone", "LayerGroup", "SourceHead", "BACKBONES", "load", "rebuild", "save_backbone"]
 
 RANDOM_SUFFIX = ":random"
-RUN_MARKER = "headstart-model.json"
 
 # name -> loader(spec, pretrained) for the named, packaged backbones
 BACKBONES: Registry[Callable[[BackboneSpec, bool], Backbone]] = Registry("backbone")

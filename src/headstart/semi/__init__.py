@@ -27,7 +27,8 @@ from accelerate.utils import set_seed
 
 from .. import __version__, backbones, strategies
 from .. import train as engine
-from ..api import PREDICTIONS_FILE, predict_examples, run_spec, write_predictions
+from ..api import run_spec
+from ..predictions import PREDICTIONS_FILE, predict_examples, write_predictions
 from ..config import RunSpec
 from ..data import Examples, TaskData, load_examples, load_task
 from ..data.augment import augment_images

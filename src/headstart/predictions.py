@@ -1,0 +1,69 @@
+"""Predictions: a model's label (and how sure it is) for each input, and predictions.csv, whose columns the Task
+says. fit, evaluate, predict and self-training all predict through here.
+
+    predictions = predict_examples(model, examples, "fp32", show_progress=False)
+    write_predictions(Path("predictions.csv"), predictions, model.task, csv_safe=True)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .data import Examples
+from .errors import HeadstartError
+from .model import TransferModel
+from .runs import atomic_write_text
+from .tasks import Task
+from .train import progress
+from .train.engine import EVAL_BATCH
+
+__all__ = ["Prediction", "predict_examples", "check_inputs", "csv_cell", "prediction_rows", "write_predictions",
+           "PREDICTIONS_FILE", "FORMULA_START"]
+
+PREDICTIONS_FILE = "predictions.csv"
+# What makes Excel, LibreOffice and Google Sheets read a cell as a formula (OWASP's list).
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@dataclass
+class Prediction:
+    input: str
+    label: Any   # a class name; the predicted number (regression); the list of tags (multilabel)
+    score: Any   # the label's probability; None for regression; every tag's probability (multilabel)
+
+
+def check_inputs(model: TransferModel, examples: Examples) -> None:
+    """Refuse inputs of the other modality (texts for an image model), in one line."""
+    if examples.modality != model.backbone.modality:
+        raise HeadstartError(f"{examples.source} holds {examples.modality}s but the model reads {model.backbone.modality}s")
+
+
+def predict_examples(model: TransferModel, examples: Examples, precision: str, show_progress: bool) -> list[Prediction]:
+    """The model's label and probability for each of examples, in order (fit, predict and self-train share it)."""
+    check_inputs(model, examples)
+    with progress.progress_bar("predicting", len(examples), show_progress) as advance:
+        proba = model.predict_proba(examples.inputs, EVAL_BATCH, precision, advance)
+    names = examples.inputs if examples.modality == "text" else examples.ids
+    return [Prediction(str(name), d.label, d.score) for name, d in zip(names, model.task.decode(proba))]
+
+
+def csv_cell(text: str, csv_safe: bool) -> str:
+    """A cell as written; with csv_safe, one that a spreadsheet would run as a formula gets a leading quote."""
+    return "'" + text if csv_safe and text.startswith(FORMULA_START) else text
+
+
+def prediction_rows(predictions: list[Prediction], task: Task, csv_safe: bool = False) -> list[list[str]]:
+    """The header and rows of predictions.csv: input, then the Task's columns (label,score for classification)."""
+    return [["input", *task.prediction_columns()]] + [
+        [csv_cell(cell, csv_safe) for cell in (p.input, *task.prediction_cells(p))] for p in predictions]
+
+
+def write_predictions(path: Path, predictions: list[Prediction], task: Task, csv_safe: bool = False) -> None:
+    """predictions.csv, written atomically; scores keep every bit (repr)."""
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(prediction_rows(predictions, task, csv_safe))
+    atomic_write_text(path, buffer.getvalue())
