@@ -129,3 +129,32 @@ def test_a_few_shot_phase_is_stretched_to_min_steps(digits):
 
     assert training_steps(TrainSpec()) == (2, 1 + 2)  # 20 examples: one batch an epoch
     assert training_steps(TrainSpec(min_steps=20)) == (20, 1 + 2)  # ten passes an epoch, validated per epoch
+
+
+def test_callbacks_see_the_loops_events_in_order_and_can_end_a_phase(digits):
+    from headstart.train import Callback
+
+    seen = []
+
+    class Spy(Callback):
+        def on_phase_start(self, state):
+            seen.append(("start", state.phase.name))
+
+        def on_epoch_end(self, state):
+            seen.append(("epoch", state.history.records[-1].epoch))
+            if state.number == 0 and state.history.records[-1].epoch == 2:
+                state.stop = True  # end the first phase after its second of five epochs
+
+        def on_phase_end(self, state):
+            seen.append(("end", state.phase.name))
+
+        def on_fit_end(self, state):
+            seen.append(("fit",))
+
+    plan = strategies.plan("lp-ft", epochs=5)
+    history = run(_model(digits), digits, plan, TrainSpec(), "fp32", show_progress=False, callbacks=[Spy()])
+    names = [p.name for p in plan.phases]
+    assert seen[:4] == [("start", names[0]), ("epoch", 1), ("epoch", 2), ("end", names[0])]
+    assert seen[4:6] == [("start", names[1]), ("epoch", 3)] and seen[-2:] == [("end", names[1]), ("fit",)]
+    assert [r.epoch for r in history.records] == list(range(len(history.records)))  # 0, then every epoch
+    assert history.records[history.best_epoch].val_accuracy == history.best_val_accuracy

@@ -2,6 +2,7 @@
 
 from .cache import embed
 from .engine import check_loss, run, steps
+from .events import EVENTS, Callback, State
 from .history import EpochRecord, History
 
-__all__ = ["run", "steps", "check_loss", "embed", "History", "EpochRecord"]
+__all__ = ["run", "steps", "check_loss", "Callback", "State", "EVENTS", "embed", "History", "EpochRecord"]

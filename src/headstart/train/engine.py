@@ -1,15 +1,16 @@
 """The engine: runs a Plan's phases on Accelerate, with no knowledge of which strategy made the plan.
 
 Per phase: set which groups train, pick the data path (cached features when the backbone is frozen,
-raw inputs otherwise), AdamW with one learning rate per group, warm-up + cosine, early stopping on
-validation accuracy, and the best weights restored at the end of the phase.
+raw inputs otherwise), AdamW with one learning rate per group, warm-up + cosine. Validation, the best
+weights, early stopping and the task's tuning hang off the loop's events (events.py), as callers' own
+callbacks do.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -24,7 +25,8 @@ from ..errors import HeadstartError
 from ..model import TransferModel, autocast
 from ..strategies import Phase, Plan, check_fits
 from .cache import embed
-from .history import EpochRecord, History
+from .events import Callback, State, default_callbacks
+from .history import History
 from .progress import progress_bar
 
 __all__ = ["run", "steps", "check_loss"]
@@ -57,32 +59,33 @@ class _RawInputs(torch.utils.data.Dataset):
 
 
 def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
-        show_progress: bool = True) -> History:
+        show_progress: bool = True, callbacks: Sequence[Callback] = ()) -> History:
     """Train `model` in place by the plan; returns the per-epoch history. The best weights are kept."""
     history = None
-    for _, history in steps(model, data, plan, spec, precision, show_progress):
+    for _, history in steps(model, data, plan, spec, precision, show_progress, callbacks):
         pass
     return history
 
 
 def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
-          show_progress: bool = True) -> Iterator[tuple[int, History]]:
+          show_progress: bool = True, callbacks: Sequence[Callback] = ()) -> Iterator[tuple[int, History]]:
     """`run`, one epoch at a time: yields (phase number, history so far) after every epoch, and the final
-    history once the best weights are restored. A caller may stop early (auto races candidates this way)."""
+    history once the best weights are restored. A caller may stop early (auto races candidates this way).
+    `callbacks` hang off the loop's events after the built-in ones (see events.py)."""
     set_seed(spec.seed)
     check_fits(plan, len(model.backbone.layer_groups()))  # the one check; --dry-run and pretrain call it early
     if plan.init == "random":
         model.backbone.randomize()
     accelerator = Accelerator()
-    history, started = History(), time.perf_counter()
-    y_val = data.targets(data.val)
-    best = {"accuracy": -1.0, "loss": math.inf, "state": None}
+    started = time.perf_counter()
+    state = State(model, data, History(), data.targets(data.val))
+    hooks = [*default_callbacks(spec.patience, check_loss), *callbacks]
+    fire = lambda event: [getattr(hook, event)(state) for hook in hooks]  # noqa: E731
     for number, phase in enumerate(plan.phases):
         model.backbone.set_trainable(phase.train_from, phase.update_bn_stats)
         if model.backbone.trainable_from is None:
-            history.cached_phases.append(phase.name)
-        net, loader, val_logits = _phase_inputs(model, data, spec, precision, number, show_progress)
-        validate = lambda: data.task.validate(val_logits(), y_val)  # noqa: E731 (the phase's own logits)
+            state.history.cached_phases.append(phase.name)
+        net, loader, state.val_logits = _phase_inputs(model, data, spec, precision, number, show_progress)
         optimizer = torch.optim.AdamW(_param_groups(model, phase), weight_decay=spec.weight_decay)
         # A few-shot set is a batch or two per epoch: each epoch passes over it `passes` times so that the
         # phase gets min_steps updates; validation and patience still count the plan's epochs.
@@ -90,40 +93,37 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
         total = max(1, phase.epochs * passes * len(loader))
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(phase.warmup * total), total)
         net, optimizer, loader = accelerator.prepare(net, optimizer, loader)
-        if number == 0:
-            _record(history, best, model, phase, 0, None, validate, time.perf_counter())
-        stale = 0
+        state.phase, state.number = phase, number
+        fire("on_phase_start")
         for _ in range(phase.epochs):
-            t0 = time.perf_counter()
+            state.epoch_started, losses = time.perf_counter(), []
             model.train()
-            losses = []
-            with progress_bar(f"{phase.name} epoch {len(history.records)}", passes * len(loader),
+            where = f"{phase.name} phase, epoch {len(state.history.records)}"
+            with progress_bar(f"{phase.name} epoch {len(state.history.records)}", passes * len(loader),
                               show_progress) as advance:
                 for _ in range(passes):
                     for batch, targets in loader:
                         with autocast(precision):
                             logits = net(batch)
                         loss = data.task.loss(logits, targets)
-                        value = check_loss(loss.item(), f"{phase.name} phase, epoch {len(history.records)}", phase.lr)
+                        value = check_loss(loss.item(), where, phase.lr)
                         accelerator.backward(loss)
                         optimizer.step()
                         scheduler.step()
                         optimizer.zero_grad(set_to_none=True)
                         losses.append(value)
                         advance(1)
-            improved = _record(history, best, model, phase, len(history.records), float(np.mean(losses)),
-                               validate, t0)
-            yield number, history
-            stale = 0 if improved else stale + 1
-            if stale >= spec.patience:
+            state.train_loss = float(np.mean(losses))
+            fire("on_epoch_end")
+            yield number, state.history
+            if state.stop:
                 break
-        model.load_state_dict(best["state"])  # the next phase starts from this phase's best weights
-    with torch.no_grad():  # what the task decides on validation data (a threshold) travels with the model
-        model.task = data.task.tuned(val_logits(), y_val)
+        fire("on_phase_end")
+    fire("on_fit_end")
     model.backbone.set_trainable(None)
     model.eval()
-    history.seconds = time.perf_counter() - started
-    yield len(plan.phases), history
+    state.history.seconds = time.perf_counter() - started
+    yield len(plan.phases), state.history
 
 
 def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, number: int,
@@ -161,20 +161,3 @@ def _raw_logits(model: TransferModel, inputs: list, precision: str) -> torch.Ten
         with autocast(precision):
             chunks.append(model(model.backbone.preprocess(inputs[start:start + EVAL_BATCH])).float())
     return torch.cat(chunks)
-
-
-def _record(history, best, model, phase: Phase, epoch, train_loss, validate, t0) -> bool:
-    """Validate, append an epoch record, and keep the weights if they are the best so far."""
-    with torch.no_grad():
-        score = validate()
-    accuracy, loss, correct = score.value, score.loss, score.correct
-    if train_loss is not None:  # weights that overflowed in the epoch's last step show here first
-        check_loss(loss, f"{phase.name} phase, epoch {epoch} (validation)", phase.lr)
-    history.records.append(EpochRecord(phase.name, epoch, accuracy, loss, train_loss, time.perf_counter() - t0))
-    # Only trained weights compete: epoch 0 (before training) is recorded, never restored.
-    better = train_loss is not None and (
-        accuracy > best["accuracy"] or (accuracy == best["accuracy"] and loss < best["loss"]))
-    if better:
-        best.update(accuracy=accuracy, loss=loss, state={k: v.detach().clone() for k, v in model.state_dict().items()})
-        history.best_epoch, history.best_val_accuracy, history.best_val_correct = epoch, accuracy, correct
-    return better

@@ -1,0 +1,137 @@
+"""The engine's events, and the callbacks that hang off them: what happens around the training loop.
+
+The loop fires four events, always in this order of callbacks and events:
+
+    on_phase_start   a phase's trainable groups, optimiser and validation path are set
+    on_epoch_end     after every epoch: state.train_loss holds its mean training loss
+    on_phase_end     after a phase's last epoch (or its early stop)
+    on_fit_end       after the last phase, before the final history is yielded
+
+The built-in callbacks, in order: Validation (scores the validation set, records the history), BestWeights
+(keeps the best epoch's weights, restores them at the end of each phase), EarlyStopping (stops a phase after
+`patience` epochs without a better one), TaskTuning (what the task decides on validation data, e.g. a multi-label
+threshold). Extra callbacks (regularisers, checkpoints) come after them and see the same state.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from .history import EpochRecord, History
+
+__all__ = ["EVENTS", "Callback", "State", "Validation", "BestWeights", "EarlyStopping", "TaskTuning",
+           "default_callbacks"]
+
+EVENTS = ("on_phase_start", "on_epoch_end", "on_phase_end", "on_fit_end")
+
+
+@dataclass
+class State:
+    """What the loop shares with its callbacks. Callbacks may read everything and set `stop`."""
+
+    model: Any
+    data: Any
+    history: History
+    targets_val: Any
+    phase: Any = None
+    number: int = 0                                   # the phase's index in the plan
+    val_logits: Callable[[], torch.Tensor] | None = None
+    epoch_started: float = 0.0
+    train_loss: float | None = None
+    score: Any = None                                 # the Task's Score of the epoch just validated
+    improved: bool = False                            # whether that epoch is the best so far
+    stop: bool = False                                # set by a callback: end this phase after this epoch
+    extra: dict = field(default_factory=dict)          # room for callbacks' own bookkeeping
+
+
+class Callback:
+    """Override the events you need; each receives the loop's State."""
+
+    def on_phase_start(self, state: State) -> None: ...
+
+    def on_epoch_end(self, state: State) -> None: ...
+
+    def on_phase_end(self, state: State) -> None: ...
+
+    def on_fit_end(self, state: State) -> None: ...
+
+
+class Validation(Callback):
+    """Score the validation set after every epoch (and once before training) and append the history record.
+    A validation loss that is not finite stops the run: the weights have overflowed."""
+
+    def __init__(self, check_loss: Callable[[float, str, float], float]):
+        self.check_loss = check_loss
+
+    def on_phase_start(self, state: State) -> None:
+        if state.number == 0:  # epoch 0: the new head on the starting backbone, the floor to improve on
+            state.train_loss, state.epoch_started = None, time.perf_counter()
+            self._record(state, 0)
+
+    def on_epoch_end(self, state: State) -> None:
+        self._record(state, len(state.history.records))
+
+    def _record(self, state: State, epoch: int) -> None:
+        with torch.no_grad():
+            state.score = state.data.task.validate(state.val_logits(), state.targets_val)
+        if state.train_loss is not None:
+            self.check_loss(state.score.loss, f"{state.phase.name} phase, epoch {epoch} (validation)", state.phase.lr)
+        state.history.records.append(EpochRecord(state.phase.name, epoch, state.score.value, state.score.loss,
+                                                 state.train_loss, time.perf_counter() - state.epoch_started))
+
+
+class BestWeights(Callback):
+    """Keep the weights of the best epoch so far (higher score, then lower loss); every phase ends on them, so the
+    next phase starts from them. Epoch 0 (before training) is recorded, never kept."""
+
+    def __init__(self):
+        self.score, self.loss, self.weights = -math.inf, math.inf, None
+
+    def on_phase_start(self, state: State) -> None:
+        state.improved = False
+
+    def on_epoch_end(self, state: State) -> None:
+        value, loss = state.score.value, state.score.loss
+        state.improved = value > self.score or (value == self.score and loss < self.loss)
+        if state.improved:
+            self.score, self.loss = value, loss
+            self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+            history = state.history
+            history.best_epoch, history.best_val_accuracy = len(history.records) - 1, value
+            history.best_val_correct = state.score.correct
+
+    def on_phase_end(self, state: State) -> None:
+        if self.weights is not None:
+            state.model.load_state_dict(self.weights)
+
+
+class EarlyStopping(Callback):
+    """End a phase after `patience` epochs in a row without a better validation score."""
+
+    def __init__(self, patience: int):
+        self.patience, self.stale = patience, 0
+
+    def on_phase_start(self, state: State) -> None:
+        self.stale, state.stop = 0, False
+
+    def on_epoch_end(self, state: State) -> None:
+        self.stale = 0 if state.improved else self.stale + 1
+        state.stop = state.stop or self.stale >= self.patience
+
+
+class TaskTuning(Callback):
+    """What the task decides on validation data once training ends (a multi-label threshold) travels with the
+    model: the model's task becomes the tuned one."""
+
+    def on_fit_end(self, state: State) -> None:
+        with torch.no_grad():
+            state.model.task = state.data.task.tuned(state.val_logits(), state.targets_val)
+
+
+def default_callbacks(patience: int, check_loss) -> list[Callback]:
+    return [Validation(check_loss), BestWeights(), EarlyStopping(patience), TaskTuning()]
