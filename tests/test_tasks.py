@@ -69,6 +69,15 @@ def test_a_numeric_target_is_a_regression_learnt_far_better_than_the_mean(run):
     assert (folder / "predicted_vs_true.png").is_file() and not (folder / "confusion_matrix.png").exists()
 
 
+def test_a_regression_run_is_a_backbone_without_a_source_head(run, ising, tmp_path):
+    folder, _ = run
+    code, output = run_cli("fit", ising / "test.csv", "--backbone", folder, "--strategy", "linear-probe", "--epochs",
+                           "1", "--quiet", "--out", tmp_path / "again")
+    assert code == 0, output
+    rows = api_rank(str(ising / "test.csv"), backbones=str(folder), show_progress=False)
+    assert rows[0]["logme"] is not None and rows[0]["leep"] is None
+
+
 def test_a_regression_run_reloads_to_the_same_numbers(run, ising):
     folder, _ = run
     saved = list(csv.reader(open(folder / "predictions.csv")))

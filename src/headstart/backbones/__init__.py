@@ -87,8 +87,12 @@ def _from_folder(folder: Path, spec: BackboneSpec) -> Backbone:
         return load_backbone_folder(folder)
     if (model_dir / RUN_MARKER).is_file():
         run = TransferModel.load(model_dir)
-        # The run's head is its source task's classifier: kept aside for LEEP / NCE, never trained.
-        run.backbone.source_head = SourceHead(run.classes, run.head.weight.detach().clone(), run.head.bias.detach().clone())
+        # A classifier's head is its source task's: kept aside for LEEP / NCE, never trained. Other heads
+        # (a regression's, a multi-label's sigmoids) are no source of class probabilities.
+        classes = run.task.source_classes()
+        if classes is not None:
+            run.backbone.source_head = SourceHead(classes, run.head.weight.detach().clone(),
+                                                  run.head.bias.detach().clone())
         return run.backbone
     if (folder / "config.json").is_file():
         return HFTextBackbone.from_folder(folder, spec.max_length)

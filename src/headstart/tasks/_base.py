@@ -111,6 +111,10 @@ class Task:
         """The baseline's predictions as this task's labels."""
         return list(predicted)
 
+    def source_classes(self) -> list[str] | None:
+        """The classes a head trained for this task predicts with a softmax (what LEEP / NCE read), or None."""
+        return None
+
     def check_known(self, labels: list[Any], source: str, known_to: str = "this model") -> None:
         """Refuse labels that `known_to` cannot score (e.g. classes it never saw)."""
 

@@ -90,6 +90,9 @@ class ClassificationTask(Task):
     def baseline_labels(self, predicted) -> list[str]:
         return [str(label) for label in predicted]
 
+    def source_classes(self) -> list[str]:
+        return self.classes
+
     def check_known(self, labels: list[str], source: str, known_to: str = "this model") -> None:
         unknown = sorted(set(labels) - set(self.classes))
         if unknown:
