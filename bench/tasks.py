@@ -39,6 +39,7 @@ def main() -> None:
     sizes = [100] if args.quick else [int(s) for s in args.sizes.split(",")]
     seeds, epochs = (2, 2) if args.quick else (args.seeds, None)
 
+    name = "tasks_quick" if args.quick else "tasks"
     results, rows = {"machine": machine(), "image_size": args.image_size, "seeds": seeds, "runs": []}, []
     for kind, data in TASKS.items():
         for size in sizes:
@@ -63,9 +64,12 @@ def main() -> None:
             results["runs"].append(run)
             print(f"{kind} n={size}: {summary['recommendation']} ({clock.seconds:.0f} s, other processes "
                   f"{clock.others:.0%} of the CPU)", flush=True)
+            for row in rows[-len(summary["strategies"]):]:
+                print("  " + "  ".join(map(str, row[2:])), flush=True)
+            write_results(name, results)  # after every run: a run cut short keeps what it measured
     print_table("score on the held-out part (R² for regression, micro-F1 for multi-label), mean ± sd over splits",
                 ["kind", "train", "strategy", "score", "vs scratch", "p", "s/split"], rows)
-    write_results("tasks_quick" if args.quick else "tasks", results)
+    write_results(name, results)
 
 
 if __name__ == "__main__":
