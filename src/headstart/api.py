@@ -30,7 +30,7 @@ from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, claim_out
                    default_run_dir, require_run, staged_run_dir, write_json, write_jsonl, write_yaml)
 from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
-from .tasks import Task, task_from_dict
+from .tasks import Task, task_of_marker
 from .train import History
 
 __all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions",
@@ -140,7 +140,7 @@ def run_task(run_dir: str | Path) -> Task:
     """The Task a saved run was trained for (its kind, classes or scale), read from its model marker alone."""
     model_dir = require_run(Path(run_dir))
     facts = json.loads((model_dir / RUN_MARKER).read_text(encoding="utf-8"))
-    return task_from_dict(facts.get("task") or {"classes": facts["classes"]}, str(model_dir / RUN_MARKER))
+    return task_of_marker(facts, str(model_dir / RUN_MARKER))
 
 
 def _open_run(run_dir: str | Path) -> tuple[TransferModel, RunSpec]:

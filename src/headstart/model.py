@@ -19,7 +19,7 @@ from .checksums import seal, verify
 from .config import BackboneSpec
 from .errors import HeadstartError
 from .runs import atomic_write_text, atomic_path
-from .tasks import Task, task_from_dict
+from .tasks import Task, task_of_marker
 
 __all__ = ["TransferModel", "autocast", "new_model", "check_modality"]
 
@@ -104,7 +104,7 @@ class TransferModel(nn.Module):
         except (ValueError, UnicodeDecodeError):
             raise HeadstartError(f"{marker} is damaged (not the JSON 'headstart fit' writes); rerun the fit") from None
         verify(folder, facts, RUN_MARKER, "rerun the fit")
-        task = task_from_dict(facts.get("task") or {"classes": facts["classes"]}, str(marker))
+        task = task_of_marker(facts, str(marker))
         model = cls(rebuild(facts["backbone"], folder), task)
         try:
             load_model(model, str(folder / WEIGHTS_FILE))

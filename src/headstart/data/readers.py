@@ -22,6 +22,8 @@ LINES_SUFFIXES = {".txt"}
 # Longer texts are cut to this many characters when read, in every format. A token covers at least one
 # character, so the model's input (at most --max-length <= 4,096 tokens) is the same; memory is not.
 MAX_TEXT_CHARS = 100_000
+# What Pillow raises for a file that is not an image it can decode (or a decompression bomb).
+UNDECODABLE = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError)
 
 
 def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image: str = "skip") -> Examples:
@@ -67,7 +69,7 @@ def _image_rows(path: Path, names: list[str], labels: list | None, lines: list[i
     for i, (name, line) in enumerate(zip(names, lines)):
         try:
             images.append(decode_image(path.parent / name))
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+        except UNDECODABLE:
             if on_bad_image == "error":
                 raise HeadstartError(f"{path}, line {line}: cannot decode image {name}; fix the path or pass "
                                      "--on-bad-image skip") from None
@@ -195,7 +197,7 @@ def read_image_folder(root: Path, labelled: bool, on_bad_image: str = "skip") ->
     for path, label in files:
         try:
             images.append(decode_image(path))
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+        except UNDECODABLE:
             if on_bad_image == "error":
                 raise HeadstartError(f"cannot decode image {path}; remove it or pass --on-bad-image skip") from None
             bad.append(path)

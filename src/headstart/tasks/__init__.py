@@ -13,7 +13,7 @@ from .classification import ClassificationTask, clean_labels
 from .multilabel import MultilabelTask, multilabel_metrics
 from .regression import RegressionTask, regression_metrics
 
-__all__ = ["Task", "Score", "Decoded", "TASKS", "ClassificationTask", "RegressionTask", "MultilabelTask", "task_from_dict",
+__all__ = ["Task", "Score", "Decoded", "TASKS", "ClassificationTask", "RegressionTask", "MultilabelTask", "task_from_dict", "task_of_marker",
            "kind_of_columns", "clean_labels", "KINDS", "regression_metrics", "multilabel_metrics"]
 
 # In this order, a table's columns say its kind when --task does not (a 'label' column: classification).
@@ -28,8 +28,13 @@ def kind_of_columns(columns) -> str | None:
     return next((kind.kind for kind in KINDS if kind.column in columns), None)
 
 
+def task_of_marker(marker: dict, where: str) -> Task:
+    """The Task a run's model marker describes; a run saved before tasks existed holds only its classes."""
+    return task_from_dict(marker.get("task") or {"classes": marker["classes"]}, where)
+
+
 def task_from_dict(facts: dict, where: str) -> Task:
-    """The Task a saved model describes; a run saved before tasks existed holds only its classes."""
+    """The Task a saved task dict describes (older dicts without 'kind' are classification)."""
     if "kind" not in facts:
         facts = {"kind": ClassificationTask.kind, **facts}
     if facts["kind"] not in TASKS:
