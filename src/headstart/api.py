@@ -22,7 +22,7 @@ from .data import load_examples, load_task
 from .errors import HeadstartError
 from .backbones import RUN_MARKER
 from .evaluate import plot_learning_curve
-from .model import WEIGHTS_FILE, TransferModel, check_modality, new_model
+from .model import WEIGHTS_FILE, TransferModel, check_modality
 from .precision import resolve_precision
 from .predictions import (PREDICTIONS_FILE, Prediction, check_inputs, csv_cell, predict_examples, prediction_rows,
                           write_predictions)
@@ -108,7 +108,7 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitR
         if race is not None:
             write_json(stage / AUTO_FILE, race.to_dict())
         write_jsonl(stage / HISTORY_FILE, [r.to_dict() for r in history.records])
-        write_predictions(stage / PREDICTIONS_FILE, predictions, model.task)
+        write_predictions(stage / model.task.predictions_file, predictions, model.task)
         model.save(stage / MODEL_DIR)
         title = f"{spec.backbone.name} / {plan.strategy}"
         plot_learning_curve([r.to_dict() for r in history.records], stage / "learning_curve.png", title,
@@ -119,7 +119,7 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitR
 
 def _train(spec: RunSpec, plan: Plan, data, show_progress: bool) -> tuple[TransferModel, History]:
     """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
-    model = new_model(spec.backbone, data.task, spec.train.seed)
+    model = engine.new_model(spec.backbone, data.task, spec.train.seed)  # as auto's race builds it
     check_modality(model.backbone, spec.backbone.name, spec.data.train, data.modality)
     engine.progress.console.print(f"task: {data.task.kind}\n{plan.describe(len(model.backbone.layer_groups()))}",
                                   highlight=False)

@@ -30,7 +30,7 @@ from .errors import HeadstartError
 from .tasks import TASKS, Task
 from .evaluate.benefits import benefits, paired_difference
 from .evaluate.report import write_report
-from .model import TransferModel, check_modality
+from .model import check_modality
 from .precision import resolve_precision
 from .runs import claim_out, staged_run_dir, write_json, write_yaml
 
@@ -145,10 +145,9 @@ def _strategy_names(requested, n_groups: int) -> list[str]:
 
 def _run_strategy(pristine, task: TaskData, plan, precision, batch_size, fold, external, show_progress) -> dict:
     t0 = time.perf_counter()
-    torch.manual_seed(fold)
-    model = TransferModel(copy.deepcopy(pristine), task.task)
-    history = engine.run(model, task, plan, TrainSpec(batch_size=batch_size, seed=fold, min_steps=MIN_STEPS), precision,
-                         show_progress)
+    model, history = engine.train_plan(copy.deepcopy(pristine), task, plan,
+                                       TrainSpec(batch_size=batch_size, seed=fold, min_steps=MIN_STEPS), precision,
+                                       show_progress)
     result = _test(model, plan, task.test, precision, show_progress)
     if external is not None:
         result["external"] = _test(model, plan, external, precision, show_progress)
@@ -163,7 +162,7 @@ def _test(model, plan, examples: Examples, precision, show_progress) -> dict:
             outputs = model.task.outputs(model.head(features)).numpy()
     else:
         outputs = model.predict_proba(examples.inputs, 64, precision)
-    return model.task.metrics(examples.labels, [d.label for d in model.task.decode(outputs)])
+    return model.task.metrics(examples.labels, [d.label for d in model.task.decode(outputs, examples.inputs)])
 
 
 def _run_baseline(task: TaskData, external, fold) -> dict:

@@ -65,8 +65,9 @@ class DataSpec(_Spec):
     on_bad_image: Literal["skip", "error"] = Field("skip", description="An image that cannot be decoded: skip it "
                                                                        "with a warning and a count, or stop.")
     task: Optional[str] = Field(None, description="What the labels are: classification (a 'label' column or class "
-                                                  "folders), multilabel (a 'labels' column of tags) or regression "
-                                                  "(a numeric 'target' column); default: what TRAIN's columns say.")
+                                                  "folders), multilabel (a 'labels' column of tags), regression "
+                                                  "(a numeric 'target' column) or tokens (a tag per word: 'tokens' and "
+                                                  "'tags' lists, or a CoNLL file); default: what TRAIN's columns say.")
 
     @field_validator("task")
     @classmethod

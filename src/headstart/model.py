@@ -9,19 +9,17 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from accelerate.utils import set_seed
 from safetensors.torch import load_model, save_model
 from torch import nn
 
 from . import __version__
-from .backbones import RUN_MARKER, Backbone, load, rebuild
+from .backbones import RUN_MARKER, Backbone, rebuild
 from .checksums import seal, verify
-from .config import BackboneSpec
 from .errors import HeadstartError
 from .runs import atomic_write_text, atomic_path
 from .tasks import Task, task_of_marker
 
-__all__ = ["TransferModel", "autocast", "new_model", "check_modality"]
+__all__ = ["TransferModel", "autocast", "check_modality"]
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -31,14 +29,9 @@ def autocast(precision: str):
     return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
 
-def new_model(backbone: BackboneSpec, task: Task, seed: int) -> "TransferModel":
-    """The backbone with a new head, from a fixed seed: fit and auto's race build the same model from one spec."""
-    set_seed(seed)  # the new head's initialisation is part of the run
-    return TransferModel(load(backbone), task)
-
-
 def check_modality(backbone: Backbone, name: str, train: str, modality: str) -> None:
-    """fit's and self-train's check that the backbone reads what TRAIN holds, before anything trains."""
+    """The one check that the backbone reads what the data holds (fit, compare, advise, self-train, pretrain),
+    before anything trains."""
     if backbone.modality != modality:
         raise HeadstartError(f"backbone '{name}' reads {backbone.modality}s but {train} holds {modality}s; "
                              f"pick {'an' if modality == 'image' else 'a'} {modality} backbone")

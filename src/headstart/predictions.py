@@ -16,7 +16,7 @@ from typing import Any
 from .data import Examples
 from .errors import HeadstartError
 from .model import TransferModel
-from .runs import atomic_write_text
+from .runs import atomic_write_text, write_jsonl
 from .tasks import Task
 from .train import progress
 from .train.engine import EVAL_BATCH
@@ -24,22 +24,29 @@ from .train.engine import EVAL_BATCH
 __all__ = ["Prediction", "predict_examples", "check_inputs", "csv_cell", "prediction_rows", "write_predictions",
            "PREDICTIONS_FILE", "FORMULA_START"]
 
-PREDICTIONS_FILE = "predictions.csv"
+PREDICTIONS_FILE = Task.predictions_file  # a run's predictions.csv (.jsonl where its Task says)
 # What makes Excel, LibreOffice and Google Sheets read a cell as a formula (OWASP's list).
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
 class Prediction:
-    input: str
+    input: Any   # the text, the image's name, or the list of words (tokens)
     label: Any   # a class name; the predicted number (regression); the list of tags (multilabel)
-    score: Any   # the label's probability; None for regression; every tag's probability (multilabel)
+    score: Any   # the label's probability; None for regression; every tag's probability (multilabel); each word's
+    #              tag's probability (tokens)
 
 
 def check_inputs(model: TransferModel, examples: Examples) -> None:
-    """Refuse inputs of the other modality (texts for an image model), in one line."""
+    """Refuse inputs of the other modality (texts for an image model), or texts for a tagger of words (and the other
+    way round), in one line."""
     if examples.modality != model.backbone.modality:
         raise HeadstartError(f"{examples.source} holds {examples.modality}s but the model reads {model.backbone.modality}s")
+    words = any(isinstance(x, list) for x in examples.inputs)
+    if words != model.task.reads_words:
+        raise HeadstartError(f"{examples.source} holds {'lists of words' if words else 'whole texts'} but the model "
+                             + ("tags words: give a .jsonl with a 'tokens' column (a list of words) or a CoNLL file"
+                                if model.task.reads_words else "reads whole texts: give a 'text' column"))
 
 
 def predict_examples(model: TransferModel, examples: Examples, precision: str, show_progress: bool) -> list[Prediction]:
@@ -48,7 +55,8 @@ def predict_examples(model: TransferModel, examples: Examples, precision: str, s
     with progress.progress_bar("predicting", len(examples), show_progress) as advance:
         proba = model.predict_proba(examples.inputs, EVAL_BATCH, precision, advance)
     names = examples.inputs if examples.modality == "text" else examples.ids
-    return [Prediction(str(name), d.label, d.score) for name, d in zip(names, model.task.decode(proba))]
+    return [Prediction(name if isinstance(name, list) else str(name), d.label, d.score)
+            for name, d in zip(names, model.task.decode(proba, examples.inputs))]
 
 
 def csv_cell(text: str, csv_safe: bool) -> str:
@@ -59,11 +67,18 @@ def csv_cell(text: str, csv_safe: bool) -> str:
 def prediction_rows(predictions: list[Prediction], task: Task, csv_safe: bool = False) -> list[list[str]]:
     """The header and rows of predictions.csv: input, then the Task's columns (label,score for classification)."""
     return [["input", *task.prediction_columns()]] + [
-        [csv_cell(cell, csv_safe) for cell in (p.input, *task.prediction_cells(p))] for p in predictions]
+        [csv_cell(cell, csv_safe) for cell in (_input_cell(p.input), *task.prediction_cells(p))] for p in predictions]
+
+
+def _input_cell(given) -> str:
+    return " ".join(given) if isinstance(given, list) else given
 
 
 def write_predictions(path: Path, predictions: list[Prediction], task: Task, csv_safe: bool = False) -> None:
-    """predictions.csv, written atomically; scores keep every bit (repr)."""
+    """predictions.csv (or a .jsonl file, one JSON object per input), written atomically; scores keep every bit."""
+    if path.suffix.lower() == ".jsonl":
+        write_jsonl(path, [task.prediction_record(p) for p in predictions])
+        return
     buffer = io.StringIO()
     csv.writer(buffer).writerows(prediction_rows(predictions, task, csv_safe))
     atomic_write_text(path, buffer.getvalue())

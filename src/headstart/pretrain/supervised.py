@@ -9,7 +9,6 @@ LEEP / NCE can later read the source task's predictions on a new task.
 
 from __future__ import annotations
 
-from accelerate.utils import set_seed
 
 from .. import strategies
 from .. import train as engine
@@ -18,7 +17,6 @@ from ..config import TrainSpec
 from ..data import Examples, TaskData
 from ..data.splits import check_classes, require_classes, stratified_split
 from ..errors import HeadstartError
-from ..model import TransferModel
 from ..tasks import ClassificationTask
 from ._method import METHODS, PretrainOptions, Pretrained
 
@@ -41,11 +39,9 @@ def supervised(backbone: Backbone, examples: Examples, options: PretrainOptions,
     task = TaskData(train, val, val, kind, examples.modality, [f"validation: a stratified {VAL_FRACTION:.0%} "
                                                                   f"hold-out of {examples.source}"])
     plan = strategies.plan(options.strategy, options.epochs, options.lr)
-    set_seed(options.seed)  # the head's initialisation is part of the run
-    model = TransferModel(backbone, kind)
     engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
     spec = TrainSpec(batch_size=options.batch_size, precision=options.precision, seed=options.seed)
-    history = engine.run(model, task, plan, spec, options.precision, show_progress)
+    model, history = engine.train_plan(backbone, task, plan, spec, options.precision, show_progress)
 
     backbone.source_head = SourceHead(classes, model.head.weight.detach().clone(), model.head.bias.detach().clone())
     rows = [{"epoch": r.epoch, "phase": r.phase, "loss": r.train_loss, "val_accuracy": r.val_accuracy,

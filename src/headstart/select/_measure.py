@@ -12,12 +12,13 @@ import warnings
 import numpy as np
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold, cross_val_score
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.metrics import r2_score
+from sklearn.model_selection import KFold, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-__all__ = ["probe_accuracy", "proxy_a_distance", "PROBE_FOLDS", "PROBE_DIMS", "PROBE_C"]
+__all__ = ["probe_accuracy", "probe_r2", "proxy_a_distance", "PROBE_FOLDS", "PROBE_DIMS", "PROBE_C"]
 
 PROBE_FOLDS = 5
 # Features are standardised and projected on their first PROBE_DIMS principal components, whitened,
@@ -49,6 +50,26 @@ def probe_accuracy(features, labels, seed: int = 0) -> tuple[float, int]:
     folds = max(2, min(PROBE_FOLDS, smallest))
     scores = _cross_validated(np.asarray(features, dtype=np.float64), labels, folds, seed)
     return float(scores.mean()), folds
+
+
+def probe_r2(features, targets, seed: int = 0) -> tuple[float, int]:
+    """(mean held-out R², folds) of a linear regression probe on the same projected features, for targets that are
+    not classes (a number; tags as 0/1 columns): the share of their variance a linear map of the features explains.
+    The ridge penalty is chosen inside each training fold (leave-one-out, RidgeCV), and predictions are clipped to
+    the training fold's range of each target, as the classifier's probabilities are bounded: on 80 Ising spin
+    images a few held-out outliers along whitened components otherwise drove R² to -1.7 (0.94 on 1,000)."""
+    features, targets = np.asarray(features, dtype=np.float64), np.asarray(targets, dtype=np.float64)
+    targets = targets.reshape(len(targets), -1)
+    folds = max(2, min(PROBE_FOLDS, len(features) // 4))
+    components = max(1, min(PROBE_DIMS, features.shape[1], int(0.5 * len(features))))
+    scores = []
+    for train, test in KFold(n_splits=folds, shuffle=True, random_state=seed).split(features):
+        probe = make_pipeline(StandardScaler(), PCA(components, whiten=True, random_state=seed),
+                              RidgeCV(alphas=np.logspace(-2, 4, 13)))
+        predicted = probe.fit(features[train], targets[train]).predict(features[test]).reshape(len(test), -1)
+        predicted = np.clip(predicted, targets[train].min(axis=0), targets[train].max(axis=0))
+        scores.append(r2_score(targets[test], predicted))
+    return float(np.mean(scores)), folds
 
 
 def proxy_a_distance(source, target, seed: int = 0) -> tuple[float, float]:

@@ -20,12 +20,13 @@ import torch
 from .. import __version__, backbones
 from ..config import BackboneSpec, RunSpec
 from ..data import Examples, load_examples
-from ..data.splits import check_classes, require_classes, stratified_subset
-from ..errors import HeadstartError
+from ..data.splits import check_classes, stratified_subset
+from ..tasks import TASKS, Task
+from ..model import check_modality
 from ..precision import resolve_precision
 from ..runs import claim_out, staged_run_dir, write_json
 from ..train import embed
-from ._measure import PROBE_DIMS, probe_accuracy, proxy_a_distance
+from ._measure import PROBE_DIMS, probe_accuracy, probe_r2, proxy_a_distance
 from ._rule import NO_BETTER_THAN_RANDOM_AT, SIMILAR_AT, SMALL_BELOW, probe_similarity, recommend
 
 __all__ = ["Advice", "advise", "advise_examples", "ADVICE_FILE"]
@@ -91,20 +92,22 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
                     show_progress: bool = True) -> Advice:
     """The advice for labelled examples already in memory (auto calls this on its training split only)."""
     t0 = time.perf_counter()
-    require_classes(examples, "advise (and --strategy auto)")
     check_classes(examples, 2, "to cross-validate a linear probe")
+    task = TASKS.get(examples.kind).from_labels(examples.labels)
     pretrained = backbones.load(spec)
-    _check_modality(pretrained, spec.name, examples, "TRAIN")
+    check_modality(pretrained, spec.name, examples.source, examples.modality)
     if source is not None:
-        _check_modality(pretrained, spec.name, source, "--source")
-    counts = _counts(examples)
+        check_modality(pretrained, spec.name, f"--source {source.source}", source.modality)
+    counts = task.label_counts(examples.labels)
     sample = stratified_subset(examples, PROBE_EXAMPLES, seed)
     features = embed(pretrained, sample.inputs, 64, precision, show_progress)
-    measurements = {"probe_examples": len(sample)}
-    measurements["probe_pretrained"], measurements["probe_folds"] = probe_accuracy(features.numpy(), sample.labels, seed)
+    measurements = {"probe_examples": len(sample), "probe_score": "accuracy" if task.probe_classes([]) is not None
+                    else "R²"}
+    measurements["probe_pretrained"], measurements["probe_folds"] = _probe(task, features, sample.labels, seed)
     random_features = embed(_random_twin(spec, seed), sample.inputs, 64, precision, show_progress)
-    measurements["probe_random"] = probe_accuracy(random_features.numpy(), sample.labels, seed)[0]
-    measurements["chance"] = max(counts.values()) / len(examples)
+    measurements["probe_random"] = _probe(task, random_features, sample.labels, seed)[0]
+    # What a constant guess scores: the commonest class's share (accuracy), or 0 (R² of the mean).
+    measurements["chance"] = max(counts.values()) / sum(counts.values()) if measurements["probe_score"] == "accuracy" else 0.0
     measurements["probe_similarity"] = probe_similarity(measurements["probe_pretrained"], measurements["probe_random"])
     similarity, method = measurements["probe_similarity"], "probe-vs-random"
     if source is not None:
@@ -145,12 +148,11 @@ def _random_twin(spec: BackboneSpec, seed: int):
         return backbones.load(spec.model_copy(update={"name": name, "weights": None}))
 
 
-def _counts(examples: Examples) -> dict[str, int]:
-    names, counts = np.unique(np.array(examples.labels, dtype=object).astype(str), return_counts=True)
-    return {str(n): int(c) for n, c in zip(names, counts)}
+def _probe(task: Task, features, labels: list, seed: int) -> tuple[float, int]:
+    """The probe's (held-out score, folds): accuracy of a classifier over the task's classes (per word for tags),
+    or R² of a ridge regression on its evidence (numbers, tag sets)."""
+    classes = task.probe_classes(labels)
+    if classes is not None:
+        return probe_accuracy(features.numpy(), classes, seed)
+    return probe_r2(features.numpy(), task.evidence(labels), seed)
 
-
-def _check_modality(backbone, name: str, examples: Examples, what: str) -> None:
-    if examples.modality != backbone.modality:
-        raise HeadstartError(f"{what} {examples.source} holds {examples.modality}s but backbone '{name}' reads "
-                             f"{backbone.modality}s; give {backbone.modality} data")

@@ -32,7 +32,7 @@ from .. import backbones, strategies
 from .. import train as engine
 from ..config import RunSpec, parse_budget
 from ..data import TaskData, load_task
-from ..model import TransferModel, new_model
+from ..model import TransferModel
 from ..precision import resolve_precision
 from ..strategies import Plan
 from ..train import History
@@ -117,9 +117,8 @@ class _Entrant:
 
     def __init__(self, name: str, plan: Plan, task: TaskData, spec: RunSpec, precision: str, show_progress: bool):
         self.name, self.plan = name, plan
-        self.model = new_model(spec.backbone, task.task, spec.train.seed)  # exactly as fit builds it
+        self.model, self.steps = engine.plan_steps(spec.backbone, task, plan, spec.train, precision, show_progress)
         self.random = _capture_random()
-        self.steps = engine.steps(self.model, task, plan, spec.train, precision, show_progress)
         # A rung's budget counts the epochs that train backbone weights; on cached features they are nearly free.
         trains = [p.train_from is not None for p in plan.phases]
         self.weights = [1.0 if t or not any(trains) else 0.0 for t in trains]
@@ -132,7 +131,8 @@ class _Entrant:
         t0 = time.perf_counter()
         _restore_random(self.random)
         target = self.total if share >= 1 else max(1, round(share * self.total))  # whole epochs, at least one
-        while not self.finished and self.done < target:
+        # To the end: through the engine's last step too, which restores the best weights and tunes the task.
+        while not self.finished and (share >= 1 or self.done < target):
             phase, self.history = next(self.steps)
             self.finished = phase == len(self.plan.phases)  # the engine's last step: best weights restored
             self.done += 0.0 if self.finished else self.weights[phase]
@@ -213,8 +213,7 @@ def describe_auto(spec: RunSpec) -> str:
     """What --strategy auto would do, from the label counts alone (no embedding, no training): fit --dry-run."""
     task = load_task(spec.data, spec.train.seed)
     n_groups = len(backbones.load(spec.backbone).layer_groups())
-    per_class = float(np.median(np.unique(np.array(task.train.labels, dtype=object).astype(str),
-                                          return_counts=True)[1]))
+    per_class = float(np.median(list(task.task.label_counts(task.train.labels).values())))
     lines = [f"strategy auto (budget {spec.strategy.budget or DEFAULT_BUDGET}): measure how far the frozen "
              f"{spec.backbone.name} features beat random ones on the {len(task.train)} training examples "
              f"({per_class:g} per class, median: {'small' if per_class < SMALL_BELOW else 'large'}), then race:"]
@@ -257,7 +256,9 @@ def _rank(names: list[str], latest: dict, entrants: dict, advised: str | None, r
     tests = {}
     for name in ranked[:ranked.index(advised)]:
         theirs = entrants[name].history.best_val_correct
-        wins, losses = int((theirs & ~mine).sum()), int((mine & ~theirs).sum())
+        # Per validation row: right or wrong (a class, a word's tag, a tag set), or minus the squared error (a
+        # number). Where the two differ, who did better: McNemar's test for right / wrong, the sign test otherwise.
+        wins, losses = int((theirs > mine).sum()), int((mine > theirs).sum())
         tests[name] = {"right_where_advised_wrong": wins, "wrong_where_advised_right": losses,
                        "p": round(mcnemar_p(wins, losses), 4)}
     leader = next((n for n in ranked if n in tests and tests[n]["p"] < PRIOR_ALPHA), advised)

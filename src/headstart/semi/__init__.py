@@ -23,12 +23,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from accelerate.utils import set_seed
 
 from .. import __version__, backbones, strategies
 from .. import train as engine
 from ..api import run_spec
-from ..predictions import PREDICTIONS_FILE, predict_examples, write_predictions
+from ..predictions import predict_examples, write_predictions
 from ..config import RunSpec
 from ..data import Examples, TaskData, load_examples, load_task
 from ..data.augment import augment_images
@@ -208,12 +207,9 @@ def _noise_note(modality: str) -> str:
 def _student(pristine, data: TaskData, plan, spec: RunSpec, dropout: float, show_progress: bool
              ) -> tuple[TransferModel, History]:
     """A new head on a fresh copy of the pretrained backbone, trained by the plan through the engine."""
-    set_seed(spec.train.seed)  # every student starts from the same head initialisation
-    model = TransferModel(copy.deepcopy(pristine), data.task)
-    model.feature_dropout = dropout
-    history = engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
-    model.feature_dropout = 0.0  # dropout is for training; saved and reloaded models predict without it
-    return model, history
+    # every student starts from the same head initialisation; dropout is for training only
+    return engine.train_plan(copy.deepcopy(pristine), data, plan, spec.train, spec.train.precision, show_progress,
+                             feature_dropout=dropout)
 
 
 @torch.no_grad()
@@ -310,7 +306,7 @@ def _save(out, overwrite, spec, options, plan, data, notes, best: _Round, metric
         write_json(stage / METRICS_FILE, metrics)
         write_json(stage / ROUNDS_FILE, summary)
         write_jsonl(stage / HISTORY_FILE, [r.to_dict() for r in best.history.records])
-        write_predictions(stage / PREDICTIONS_FILE, best.predictions, data.task)
+        write_predictions(stage / data.task.predictions_file, best.predictions, data.task)
         best.model.save(stage / MODEL_DIR)
         title = f"{spec.backbone.name} / {plan.strategy}, self-training"
         plot_learning_curve([r.to_dict() for r in best.history.records], stage / "learning_curve.png",

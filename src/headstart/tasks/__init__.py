@@ -8,16 +8,18 @@ from __future__ import annotations
 
 from .._registry import Registry
 from ..errors import HeadstartError
-from ._base import Decoded, Score, Task
+from ._base import Decoded, Score, Task, rows_of
 from .classification import ClassificationTask, clean_labels
 from .multilabel import MultilabelTask, multilabel_metrics
 from .regression import RegressionTask, regression_metrics
+from .tokens import TokensTask, token_metrics
 
 __all__ = ["Task", "Score", "Decoded", "TASKS", "ClassificationTask", "RegressionTask", "MultilabelTask", "task_from_dict", "task_of_marker",
-           "kind_of_columns", "clean_labels", "KINDS", "regression_metrics", "multilabel_metrics"]
+           "kind_of_columns", "clean_labels", "KINDS", "regression_metrics", "multilabel_metrics",
+           "TokensTask", "token_metrics", "rows_of"]
 
 # In this order, a table's columns say its kind when --task does not (a 'label' column: classification).
-KINDS: tuple[type[Task], ...] = (ClassificationTask, MultilabelTask, RegressionTask)
+KINDS: tuple[type[Task], ...] = (ClassificationTask, MultilabelTask, RegressionTask, TokensTask)
 TASKS: Registry[type[Task]] = Registry("task")
 for _kind in KINDS:
     TASKS.register(_kind.kind)(_kind)

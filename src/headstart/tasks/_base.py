@@ -13,7 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Task", "Score", "Decoded"]
+__all__ = ["Task", "Score", "Decoded", "rows_of"]
+
+
+def rows_of(x) -> int:
+    """Rows of features (and of targets) an input gives: one per word of a tokenised sentence (a list of words),
+    else one. The engine, the feature cache and `decode` count rows with this."""
+    return len(x) if isinstance(x, list) else 1
 
 
 @dataclass
@@ -44,11 +50,18 @@ class Task:
     score_key: str   # the metrics.json key of the test score that compare ranks by (higher is better)
     second_key: str  # and the one it breaks ties with and shows beside it
     second_name: str
+    input_column: str | None = None  # the input column a table must have; None: 'text' or 'image', as it holds
+    reads_words = False  # inputs are lists of words (one row each), not texts or images
+    predictions_file = "predictions.csv"  # in a run folder, and predict's file name when --output is a folder
 
     @classmethod
     def read_labels(cls, values: list[Any], lines: list[int], where: str) -> list[Any]:
         """The labels of a table's rows as this kind reads them; a value it cannot read stops with its line."""
         raise NotImplementedError
+
+    @classmethod
+    def check_rows(cls, inputs: list, labels: list, lines: list[int], where: str) -> None:
+        """Refuse, naming the line, a row whose labels do not fit its input (e.g. tags and words of two lengths)."""
 
     @classmethod
     def from_labels(cls, labels: list[Any]) -> "Task":
@@ -72,6 +85,16 @@ class Task:
         """The labels as an N x K real matrix, for scores that read targets as regressions (rank's LogME)."""
         return np.asarray(self.encode(labels), dtype=np.float64).reshape(len(labels), -1)
 
+    def label_counts(self, labels: list[Any]) -> dict[str, int]:
+        """How many labels back each output (per class, per tag; a regression's one output: every example): what
+        advise calls labels per class."""
+        raise NotImplementedError
+
+    def probe_classes(self, labels: list[Any]) -> list[str] | None:
+        """One class name per feature row, for advise's linear-probe classifier; None: probe by ridge regression on
+        evidence(labels) instead (R²)."""
+        return None
+
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
@@ -86,7 +109,8 @@ class Task:
         """What a prediction reads from the head's logits (class probabilities, values)."""
         raise NotImplementedError
 
-    def decode(self, outputs: np.ndarray) -> list[Decoded]:
+    def decode(self, outputs: np.ndarray, inputs: list) -> list[Decoded]:
+        """outputs (rows_of(input) rows per input, in order) -> one Decoded per input."""
         raise NotImplementedError
 
     def metrics(self, truth: list[Any], predicted: list[Any]) -> dict:
@@ -126,6 +150,10 @@ class Task:
         """One row's cells under prediction_columns() (of a Decoded, or anything with its label and score);
         scores keep every bit (repr)."""
         return [str(decoded.label), repr(decoded.score)]
+
+    def prediction_record(self, prediction) -> dict:
+        """One prediction as a JSON object (a .jsonl predictions file), numbers kept as numbers."""
+        return {"input": prediction.input, **dict(zip(self.prediction_columns(), (prediction.label, prediction.score)))}
 
     def to_dict(self) -> dict:
         raise NotImplementedError

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,12 @@ class ClassificationTask(Task):
     def evidence(self, labels: list[str]) -> np.ndarray:
         return np.eye(len(self.classes))[self.encode(labels)]  # one-hot: one regression per class
 
+    def label_counts(self, labels: list[str]) -> dict[str, int]:
+        return dict(sorted(Counter(map(str, labels)).items()))
+
+    def probe_classes(self, labels: list[str]) -> list[str]:
+        return list(labels)
+
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), targets)
 
@@ -67,7 +74,7 @@ class ClassificationTask(Task):
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits.float(), dim=-1)
 
-    def decode(self, outputs: np.ndarray) -> list[Decoded]:
+    def decode(self, outputs: np.ndarray, inputs: list) -> list[Decoded]:
         return [Decoded(self.classes[int(row.argmax())], float(row.max())) for row in outputs]
 
     def metrics(self, truth: list[str], predicted: list[str]) -> dict:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -72,6 +73,9 @@ class MultilabelTask(Task):
             hot[row, [self._index[t] for t in tags if t in self._index]] = 1.0
         return hot
 
+    def label_counts(self, labels: list[list[str]]) -> dict[str, int]:
+        return dict(sorted(Counter(t for tags in labels for t in tags).items()))
+
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.binary_cross_entropy_with_logits(logits.float(), targets.float())
 
@@ -92,7 +96,7 @@ class MultilabelTask(Task):
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits.float())
 
-    def decode(self, outputs: np.ndarray) -> list[Decoded]:
+    def decode(self, outputs: np.ndarray, inputs: list) -> list[Decoded]:
         return [Decoded([self.labels[i] for i in np.flatnonzero(row >= self.threshold)], [float(p) for p in row])
                 for row in outputs]
 
@@ -126,6 +130,9 @@ class MultilabelTask(Task):
 
     def prediction_cells(self, decoded) -> list[str]:
         return [SEPARATOR.join(decoded.label), *(repr(p) for p in decoded.score)]
+
+    def prediction_record(self, prediction) -> dict:
+        return {"input": prediction.input, "labels": prediction.label, "scores": dict(zip(self.labels, prediction.score))}
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "labels": self.labels, "threshold": self.threshold}

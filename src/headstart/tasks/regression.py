@@ -55,6 +55,9 @@ class RegressionTask(Task):
     def encode(self, values: list[float]) -> np.ndarray:
         return ((np.asarray(values, dtype=np.float64) - self.mean) / self.std).astype(np.float32)
 
+    def label_counts(self, values: list[float]) -> dict[str, int]:
+        return {"target": len(values)}
+
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.mse_loss(logits.float().squeeze(-1), targets.float())
 
@@ -67,7 +70,7 @@ class RegressionTask(Task):
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
         return logits.float() * self.std + self.mean
 
-    def decode(self, outputs: np.ndarray) -> list[Decoded]:
+    def decode(self, outputs: np.ndarray, inputs: list) -> list[Decoded]:
         return [Decoded(float(row[0]), None) for row in outputs]
 
     def metrics(self, truth: list[float], predicted: list[float]) -> dict:

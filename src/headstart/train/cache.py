@@ -9,6 +9,7 @@ shots, another strategy) costs nothing; on disk, under $HEADSTART_CACHE (default
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import warnings
 from pathlib import Path
@@ -21,6 +22,7 @@ from safetensors.torch import save_file
 from ..backbones import Backbone
 from ..model import autocast
 from ..runs import atomic_path
+from ..tasks import rows_of
 from .progress import progress_bar
 
 __all__ = ["embed", "cache_dir", "clear_memory_cache", "content_digest"]
@@ -38,9 +40,11 @@ def clear_memory_cache() -> None:
 
 
 def content_digest(x) -> str:
-    """A hash of one raw input (a text or an image array): equal inputs, equal digests."""
+    """A hash of one raw input (a text, a list of words or an image array): equal inputs, equal digests."""
     if isinstance(x, str):
         return hashlib.sha1(x.encode("utf-8")).hexdigest()
+    if isinstance(x, list):  # words: never equal to a text's digest
+        return hashlib.sha1(("words:" + json.dumps(x)).encode("utf-8")).hexdigest()
     array = np.ascontiguousarray(x)
     return hashlib.sha1(str(array.shape).encode() + array.tobytes()).hexdigest()
 
@@ -52,32 +56,38 @@ def _compute(backbone: Backbone, inputs: list, batch_size: int, precision: str, 
     chunks = []
     with progress_bar(f"embedding {len(inputs)} examples", len(inputs), show) as advance:
         for start in range(0, len(inputs), batch_size):
-            batch = backbone.preprocess(inputs[start:start + batch_size])
+            some = inputs[start:start + batch_size]
             with autocast(precision):
-                chunks.append(backbone(batch).float())
-            advance(len(chunks[-1]))
+                chunks.append(backbone(backbone.preprocess(some)).float())
+            advance(len(some))
     backbone.train(was_training)
     return torch.cat(chunks) if chunks else torch.zeros(0, backbone.dim)
 
 
 def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str = "fp32",
           show_progress: bool = True, fingerprint: str | None = None) -> torch.Tensor:
-    """Features [N, dim] of inputs through the frozen backbone, computing only what no cache has."""
+    """Features [rows, dim] of inputs through the frozen backbone (a row per input, or per word of a list of
+    words: tasks.rows_of), computing only what no cache has."""
     fingerprint = fingerprint or backbone.fingerprint()
-    rows = _memory.setdefault((fingerprint, precision), {})
+    rows = _memory.setdefault((fingerprint, precision), {})  # digest -> that input's rows
     digests = [content_digest(x) for x in inputs]
     missing = [i for i, d in enumerate(digests) if d not in rows]
     if missing:
         list_key = hashlib.sha256("|".join([fingerprint, precision, *digests]).encode()).hexdigest()
         path = cache_dir() / f"{list_key}.safetensors"
-        features = _read(path, len(inputs))
+        features = _read(path, sum(rows_of(x) for x in inputs))
         if features is None:
-            features = _compute(backbone, [inputs[i] for i in missing], batch_size, precision, show_progress)
-            rows.update(zip((digests[i] for i in missing), features))
-            _write(path, torch.stack([rows[d] for d in digests]))
+            todo = [inputs[i] for i in missing]
+            features = _compute(backbone, todo, batch_size, precision, show_progress)
+            rows.update(zip((digests[i] for i in missing), _per_input(features, todo)))
+            _write(path, torch.cat([rows[d] for d in digests]))
         else:
-            rows.update(zip(digests, features))
-    return torch.stack([rows[d] for d in digests]) if inputs else torch.zeros(0, backbone.dim)
+            rows.update(zip(digests, _per_input(features, inputs)))
+    return torch.cat([rows[d] for d in digests]) if inputs else torch.zeros(0, backbone.dim)
+
+
+def _per_input(features: torch.Tensor, inputs: list) -> tuple[torch.Tensor, ...]:
+    return torch.split(features, [rows_of(x) for x in inputs])
 
 
 def _tensor_digest(features: torch.Tensor) -> str:

@@ -24,6 +24,7 @@ from ..data import Examples, TaskData
 from ..errors import HeadstartError
 from ..model import TransferModel, autocast
 from ..strategies import Phase, Plan, check_fits
+from ..tasks import rows_of
 from .cache import embed
 from .events import Callback, State, default_callbacks
 from .history import History
@@ -43,10 +44,12 @@ def check_loss(value: float, where: str, lr: float) -> float:
 
 
 class _RawInputs(torch.utils.data.Dataset):
-    """Indices into raw inputs; batches are preprocessed by the backbone in the collate step."""
+    """Indices into raw inputs; batches are preprocessed by the backbone in the collate step. An input may own
+    several rows of targets (one per word), in order: `starts` says where each input's rows begin."""
 
     def __init__(self, examples: Examples, targets: np.ndarray, backbone):
         self.inputs, self.targets, self.backbone = examples.inputs, targets, backbone
+        self.starts = np.concatenate([[0], np.cumsum([rows_of(x) for x in self.inputs])])
 
     def __len__(self):
         return len(self.inputs)
@@ -55,7 +58,8 @@ class _RawInputs(torch.utils.data.Dataset):
         return i
 
     def collate(self, index: list[int]):
-        return self.backbone.preprocess([self.inputs[i] for i in index]), torch.from_numpy(self.targets[index])
+        rows = np.concatenate([np.arange(self.starts[i], self.starts[i + 1]) for i in index])
+        return self.backbone.preprocess([self.inputs[i] for i in index]), torch.from_numpy(self.targets[rows])
 
 
 def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,

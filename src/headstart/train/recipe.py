@@ -1,0 +1,50 @@
+"""The one recipe that trains a plan: seed, backbone, new head (`new_model`), then the engine. fit, auto's race,
+compare, self-training and supervised pretraining all build through it, so that the same seed gives the same
+model whoever asks (fit and auto's race load the backbone after seeding, the others copy one loaded once).
+
+    model, history = train_plan(spec.backbone, data, plan, spec.train, "fp32")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from accelerate.utils import set_seed
+
+from ..backbones import Backbone, load
+from ..config import BackboneSpec, TrainSpec
+from ..data import TaskData
+from ..model import TransferModel
+from ..strategies import Plan
+from ..tasks import Task
+from .engine import run, steps
+from .events import Callback
+from .history import History
+
+__all__ = ["new_model", "train_plan", "plan_steps"]
+
+
+def new_model(backbone: BackboneSpec | Backbone, task: Task, seed: int) -> TransferModel:
+    """Seed, then the backbone (loaded from its spec, or one the caller loaded or copied), then a new head sized
+    to the task: its initialisation is part of the run."""
+    set_seed(seed)
+    return TransferModel(load(backbone) if isinstance(backbone, BackboneSpec) else backbone, task)
+
+
+def train_plan(backbone: BackboneSpec | Backbone, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
+               show_progress: bool = True, feature_dropout: float = 0.0,
+               callbacks: Sequence[Callback] = ()) -> tuple[TransferModel, History]:
+    """A new model trained by the plan (best weights kept). `feature_dropout` noises the features before the head
+    while training only (self-training's noisy student); the model returned predicts without it."""
+    model = new_model(backbone, data.task, spec.seed)
+    model.feature_dropout = feature_dropout
+    history = run(model, data, plan, spec, precision, show_progress, callbacks)
+    model.feature_dropout = 0.0
+    return model, history
+
+
+def plan_steps(backbone: BackboneSpec | Backbone, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
+               show_progress: bool = True) -> tuple[TransferModel, Iterator[tuple[int, History]]]:
+    """`train_plan` one epoch at a time (auto pauses and resumes candidates): the model, and the engine's steps."""
+    model = new_model(backbone, data.task, spec.seed)
+    return model, steps(model, data, plan, spec, precision, show_progress)
