@@ -201,7 +201,7 @@ def files(tmp_path, monkeypatch):
     (["fit", "nested.jsonl", "--backbone", "minilm-l6"], ["nested.jsonl, line 1: 'labels' holds a nested list"]),
     (["self-train", "builtin:ising", "--unlabeled", "imgs", "--backbone", "efficientnet-lite0", "--strategy",
       "linear-probe", "--quiet"],
-     ["builtin:ising holds regression targets", "works on class labels only so far"]),
+     ["builtin:ising holds regression targets", "self-train works on class labels and tag sets only so far"]),
 ])
 def test_bad_targets_get_one_line(files, args, expected):
     error = one_error(*run_cli(*args))
@@ -224,3 +224,29 @@ def test_advise_and_auto_choose_for_every_kind_and_the_winner_reruns_exactly(tab
     code, output = run_cli("fit", "--config", run / "config.yaml", "--out", tmp_path / "again", "--quiet")
     assert code == 0, output
     assert (tmp_path / "again" / "predictions.csv").read_text() == (run / "predictions.csv").read_text()
+
+
+def test_self_training_pseudo_labels_tag_sets(tables, tmp_path):
+    """Multi-label self-training: the teacher's most confident tag sets (its tuned threshold) join the training
+    data; the pool's own tags only measure the pseudo-labels."""
+    folder = tables / "multilabel"
+    examples = load_examples("builtin:digit-pairs")
+    used = {row[0] for name in ("train.csv", "test.csv") for row in csv.reader(open(folder / name))}
+    pool = [i for i in np.random.default_rng(1).permutation(len(examples)) if f"{i}.png" not in used][:120]
+    with open(tmp_path / "pool.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["image", "labels"])
+        for i in pool:
+            Image.fromarray(examples.inputs[i]).save(tmp_path / f"{i}.png")
+            writer.writerow([f"{i}.png", "|".join(examples.labels[i])])
+    code, output = run_cli("self-train", folder / "train.csv", "--unlabeled", tmp_path / "pool.csv", "--test",
+                           folder / "test.csv", *IMAGE, "--strategy", "linear-probe", "--rounds", "2",
+                           "--out", tmp_path / "run")
+    assert code == 0, output
+    rounds = json.loads((tmp_path / "run" / "rounds.json").read_text())["rounds"]
+    assert rounds[1]["n_pseudo"] == 30  # a quarter of the pool: the curriculum's first step, one group
+    assert set(rounds[1]["pseudo_labels"]) == {str(d) for d in range(10)}  # counted per tag
+    assert 0 <= rounds[1]["pseudo_label_accuracy"] <= 1  # whole tag sets right (the pool's tags known)
+    metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert metrics["task"] == "multilabel" and "micro_f1" in metrics
+    assert (tmp_path / "run" / "per_label_f1.png").is_file() and "validation micro-F1" in output

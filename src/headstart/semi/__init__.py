@@ -31,16 +31,15 @@ from ..predictions import predict_examples, write_predictions
 from ..config import RunSpec
 from ..data import Examples, TaskData, load_examples, load_task
 from ..data.augment import augment_images
-from ..data.splits import require_classes
 from ..errors import HeadstartError
-from ..evaluate import plot_confusion_matrix, plot_learning_curve
+from ..evaluate import plot_learning_curve
 from ..model import TransferModel, check_modality
 from ..precision import resolve_precision
 from ..runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, claim_out, default_run_dir, staged_run_dir,
                     write_json, write_jsonl, write_yaml)
 from ..train import History
 from ..train.cache import content_digest
-from ._pseudo import PseudoLabels, per_class_counts, pseudo_label_accuracy, select_curriculum, select_pseudo_labels
+from ._pseudo import PseudoLabels, pseudo_label_accuracy, select_curriculum, select_pseudo_labels
 from ._report import plot_rounds, round_record
 from ._spec import SelfTrainSpec
 
@@ -117,7 +116,10 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
 
     # 1. Labelled splits exactly as fit makes them; the unlabelled pool without its labels.
     data = load_task(spec.data, spec.train.seed)
-    require_classes(data.train, "self-train")
+    if not data.task.self_trains:
+        raise HeadstartError(f"{spec.data.train} holds {data.task.kind} targets, and self-train works on class labels "
+                             "and tag sets only so far (a pseudo-label needs a confidence to rank by); fit, "
+                             "evaluate and predict take every kind")
     pool, truth, notes = _unlabelled_pool(options.unlabeled, data, spec.data.on_bad_image)
     pristine = backbones.load(spec.backbone)
     check_modality(pristine, spec.backbone.name, spec.data.train, data.modality)
@@ -130,19 +132,24 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
     # 2. The teacher learns from the labelled data alone.
     t0 = time.perf_counter()
     teacher = _student(pristine, data, plan, spec, 0.0, show_progress)
-    best = _evaluate(0, teacher, data, {c: 0 for c in data.classes}, None, frozen, spec, show_progress, t0)
+    task = data.task
+    best = _evaluate(0, teacher, data, [], None, spec, show_progress, t0)
     records, stopped = [best.record], f"ran all {options.rounds} round(s)"
-    labelled_shares = np.bincount(data.targets(data.train), minlength=len(data.classes)) / len(data.train)
+    labelled_groups = task.pseudo_scores(task.evidence(data.train.labels)).argmax(1)  # the classes, for classes
+    labelled_shares = np.bincount(labelled_groups, minlength=task.out_dim()) / len(data.train)
     for number in range(1, options.rounds + 1):
         t0 = time.perf_counter()
         # 3. The teacher labels the pool; only the pseudo-labels it is most sure of are kept.
-        proba = _probabilities(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
-        chosen = _select(proba, number, options, labelled_shares)
+        outputs = _outputs(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
+        teacher_task = best.model.task  # as tuned on validation (a multi-label threshold)
+        scores = teacher_task.pseudo_scores(outputs)
+        chosen = _select(scores, number, options, labelled_shares)
         if not len(chosen):
-            stopped = _nothing_chosen(number, options, proba)
+            stopped = _nothing_chosen(number, options, scores)
             break
         # 4. A fresh student from the same pretrained backbone learns from labelled + pseudo-labelled data.
-        student_train = _join(data.train, _pseudo_examples(pool, chosen, data.classes))
+        pseudo = _pseudo_examples(pool, chosen, [d.label for d in teacher_task.decode(outputs[chosen.index], [])])
+        student_train = _join(data.train, pseudo)
         dropout = 0.0
         if options.noise:
             dropout = NOISE_DROPOUT
@@ -151,11 +158,11 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
         student_data = replace(data, train=student_train)
         student = _student(pristine, student_data, plan, spec, dropout, show_progress)
         # 5. Evaluate; the student teaches the next round unless its validation accuracy dropped.
-        result = _evaluate(number, student, student_data, per_class_counts(chosen, data.classes),
-                           pseudo_label_accuracy(chosen, data.classes, truth), frozen, spec, show_progress, t0)
+        result = _evaluate(number, student, student_data, pseudo.labels,
+                           pseudo_label_accuracy(chosen, pseudo.labels, truth), spec, show_progress, t0)
         records.append(result.record)
         if not _better(result.record, best.record):
-            stopped = (f"round {number}: validation accuracy dropped below round {best.number}'s; "
+            stopped = (f"round {number}: validation {task.score_name} dropped below round {best.number}'s; "
                        f"kept round {best.number}")
             break
         best = result
@@ -213,8 +220,9 @@ def _student(pristine, data: TaskData, plan, spec: RunSpec, dropout: float, show
 
 
 @torch.no_grad()
-def _probabilities(model: TransferModel, inputs: list, frozen: bool, precision: str, show_progress: bool) -> np.ndarray:
-    """Class probabilities, batched; through the feature cache when the backbone stayed frozen."""
+def _outputs(model: TransferModel, inputs: list, frozen: bool, precision: str, show_progress: bool) -> np.ndarray:
+    """The task's outputs (class or tag probabilities), batched; through the feature cache when the backbone stayed
+    frozen."""
     if frozen:
         features = engine.embed(model.backbone, inputs, EVAL_BATCH, precision, show_progress)
         return model.task.outputs(model.head(features)).numpy()
@@ -222,22 +230,29 @@ def _probabilities(model: TransferModel, inputs: list, frozen: bool, precision: 
         return model.predict_proba(inputs, EVAL_BATCH, precision, advance)
 
 
-def _evaluate(number: int, trained: tuple[TransferModel, History], data: TaskData, counts: dict, pseudo_accuracy,
-              frozen: bool, spec: RunSpec, show_progress: bool, t0: float) -> _Round:
-    """Validation accuracy and loss (to choose), test predictions (to report), as one round."""
+def _evaluate(number: int, trained: tuple[TransferModel, History], data: TaskData, pseudo: list, pseudo_accuracy,
+              spec: RunSpec, show_progress: bool, t0: float) -> _Round:
+    """The validation score and loss of the kept epoch (to choose: what early stopping chose it by), the test score
+    (to report), as one round. The task's score: accuracy for classes, micro-F1 for tag sets."""
     model, history = trained
-    proba = _probabilities(model, data.val.inputs, frozen, spec.train.precision, show_progress)
-    y = data.targets(data.val)
-    val = (float((proba.argmax(1) == y).mean()), float(-np.log(np.maximum(proba[np.arange(len(y)), y], 1e-12)).mean()))
+    val = (history.best_val_accuracy, history.records[history.best_epoch].val_loss)
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
-    test_accuracy = float(np.mean([p.label == t for p, t in zip(predictions, data.test.labels)]))
-    record = round_record(number, counts, pseudo_accuracy, len(data.train), val, test_accuracy, time.perf_counter() - t0)
-    engine.progress.console.print(f"round {number}: {record['n_pseudo']} pseudo-labels, validation accuracy "
-                                  f"{val[0]:.3f}, test accuracy {test_accuracy:.3f}", highlight=False)
+    task = data.task
+    test_score = task.metrics(data.test.labels, [p.label for p in predictions])[task.score_key]
+    record = round_record(number, _counts(task, data.train, pseudo), len(pseudo), pseudo_accuracy, len(data.train),
+                          val, test_score, time.perf_counter() - t0)
+    engine.progress.console.print(f"round {number}: {record['n_pseudo']} pseudo-labels, validation {task.score_name} "
+                                  f"{val[0]:.3f}, test {task.score_name} {test_score:.3f}", highlight=False)
     return _Round(number, model, history, record, predictions)
 
 
+def _counts(task, train: Examples, pseudo_labels: list) -> dict[str, int]:
+    """Pseudo-labels per class (per tag for tag sets), every training class listed, zeros included."""
+    return {**dict.fromkeys(task.label_counts(train.labels), 0), **task.label_counts(pseudo_labels)}
+
+
 def _class_shares(rule: str, proba: np.ndarray, labelled_shares: np.ndarray) -> np.ndarray:
+    # `proba`: the task's pseudo_scores, whose argmax is the group (the class; one group for tag sets).
     """predicted: the share the teacher predicts as each class, so a round keeps the same top fraction of every
     class's predictions; labelled: the labelled data's shares; smaller: per class the smaller of the two, so
     neither an over-predicted class nor a class rarer in the pool than in the labelled data is over-filled."""
@@ -275,9 +290,9 @@ def _better(record: dict, best: dict) -> bool:
     return record["val_accuracy"] >= best["val_accuracy"]
 
 
-def _pseudo_examples(pool: Examples, chosen: PseudoLabels, classes: list[str]) -> Examples:
+def _pseudo_examples(pool: Examples, chosen: PseudoLabels, labels: list) -> Examples:
     picked = pool.subset(chosen.index)
-    picked.labels = [classes[t] for t in chosen.targets]
+    picked.labels = labels
     picked.ids = [f"unlabeled:{i}" for i in picked.ids]
     return picked
 
@@ -311,5 +326,5 @@ def _save(out, overwrite, spec, options, plan, data, notes, best: _Round, metric
         title = f"{spec.backbone.name} / {plan.strategy}, self-training"
         plot_learning_curve([r.to_dict() for r in best.history.records], stage / "learning_curve.png",
                             f"{title} (round {best.number})")
-        plot_confusion_matrix(metrics, stage / "confusion_matrix.png", title)
-        plot_rounds(summary["rounds"], best.number, stage / PLOT_FILE, title)
+        data.task.plot_test(data.test.labels, [p.label for p in best.predictions], metrics, stage, title)
+        plot_rounds(summary["rounds"], best.number, stage / PLOT_FILE, title, data.task.score_name)

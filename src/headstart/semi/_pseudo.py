@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PseudoLabels", "select_pseudo_labels", "select_curriculum", "per_class_counts", "pseudo_label_accuracy"]
+__all__ = ["PseudoLabels", "select_pseudo_labels", "select_curriculum", "pseudo_label_accuracy"]
 
 
 @dataclass
@@ -63,14 +63,9 @@ def select_curriculum(proba: np.ndarray, share: float, class_shares, threshold: 
     return PseudoLabels(keep, predicted[keep].astype(np.int64), confidence[keep].astype(float))
 
 
-def per_class_counts(chosen: PseudoLabels, classes: list[str]) -> dict[str, int]:
-    """How many pseudo-labels each class received (every class listed, zeros included)."""
-    counts = np.bincount(chosen.targets, minlength=len(classes))
-    return {name: int(n) for name, n in zip(classes, counts)}
-
-
-def pseudo_label_accuracy(chosen: PseudoLabels, classes: list[str], truth: list[str] | None) -> float | None:
-    """Share of kept pseudo-labels that match the pool's own labels; None when the pool has none (or none kept)."""
+def pseudo_label_accuracy(chosen: PseudoLabels, labels: list, truth: list | None) -> float | None:
+    """Share of kept pseudo-labels (`labels`, in chosen's order) that match the pool's own labels exactly (a class,
+    a whole tag set); None when the pool has none (or none kept)."""
     if truth is None or not len(chosen):
         return None
-    return float(np.mean([classes[t] == truth[i] for i, t in zip(chosen.index, chosen.targets)]))
+    return float(np.mean([label == truth[i] for i, label in zip(chosen.index, labels)]))

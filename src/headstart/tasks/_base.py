@@ -53,6 +53,7 @@ class Task:
     input_column: str | None = None  # the input column a table must have; None: 'text' or 'image', as it holds
     reads_words = False  # inputs are lists of words (one row each), not texts or images
     predictions_file = "predictions.csv"  # in a run folder, and predict's file name when --output is a folder
+    self_trains = False  # whether self-train can pseudo-label this kind (pseudo_scores)
 
     @classmethod
     def read_labels(cls, values: list[Any], lines: list[int], where: str) -> list[Any]:
@@ -107,6 +108,12 @@ class Task:
 
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
         """What a prediction reads from the head's logits (class probabilities, values)."""
+        raise NotImplementedError
+
+    def pseudo_scores(self, outputs: np.ndarray) -> np.ndarray:
+        """For self-training, from outputs (or from evidence(labels)): a matrix whose row maximum is how sure the
+        model is of that row's prediction and whose argmax is the group a curriculum shares its pseudo-labels
+        between (the predicted class)."""
         raise NotImplementedError
 
     def decode(self, outputs: np.ndarray, inputs: list) -> list[Decoded]:

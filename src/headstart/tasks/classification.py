@@ -25,6 +25,7 @@ class ClassificationTask(Task):
 
     kind = "classification"
     column = "label"
+    self_trains = True
     score_name, score_key, second_key, second_name = "accuracy", "accuracy", "macro_f1", "macro-F1"
 
     def __init__(self, classes: list[str]):
@@ -70,6 +71,9 @@ class ClassificationTask(Task):
         y = torch.from_numpy(targets)
         correct = logits.argmax(-1) == y
         return Score(float(correct.float().mean()), float(F.cross_entropy(logits, y)), correct.numpy())
+
+    def pseudo_scores(self, outputs: np.ndarray) -> np.ndarray:
+        return outputs  # class probabilities: the predicted class, and its probability
 
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.softmax(logits.float(), dim=-1)

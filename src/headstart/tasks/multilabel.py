@@ -32,6 +32,7 @@ class MultilabelTask(Task):
 
     kind = "multilabel"
     column = "labels"
+    self_trains = True
     score_name, score_key, second_key, second_name = "micro-F1", "micro_f1", "macro_f1", "macro-F1"
 
     def __init__(self, labels: list[str], threshold: float = 0.5):
@@ -92,6 +93,13 @@ class MultilabelTask(Task):
         scores = [f1_score(targets, probability >= t, average="micro", zero_division=0) for t in _THRESHOLDS]
         best = max(range(len(_THRESHOLDS)), key=lambda i: (round(scores[i], 12), -abs(_THRESHOLDS[i] - 0.5)))
         return MultilabelTask(self.labels, float(_THRESHOLDS[best]))
+
+    def pseudo_scores(self, outputs: np.ndarray) -> np.ndarray:
+        """One group (column 0): how sure the model is of a whole tag set, the mean over tags of the probability
+        of its decision (p or 1 - p)."""
+        scores = np.zeros_like(outputs, dtype=np.float64)
+        scores[:, 0] = np.where(outputs >= self.threshold, outputs, 1.0 - outputs).mean(axis=1)
+        return scores
 
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(logits.float())
