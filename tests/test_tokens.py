@@ -103,8 +103,8 @@ def test_iob_tags_get_entity_metrics(brown, tmp_path):
 
 
 def test_compare_and_rank_a_tagger_against_the_most_frequent_tag(brown, tmp_path):
-    code, output = run_cli("compare", brown / "train.jsonl", *TEXT, "--strategies", "linear-probe", "--epochs", "2",
-                           "--folds", "2", "--out", tmp_path / "c")
+    code, output = run_cli("compare", brown / "train.jsonl", *TEXT, "--task", "tokens", "--strategies", "linear-probe",
+                           "--epochs", "2", "--folds", "2", "--out", tmp_path / "c")
     assert code == 0, output
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert summary["score"]["key"] == "token_accuracy" and summary["task"]["kind"] == "tokens"
@@ -162,6 +162,8 @@ def files(tmp_path, monkeypatch):
     (["fit", "good.jsonl", "--test", "labels.csv", *TEXT], ["labels.csv has no 'tokens' or 'tags' column"]),
     (["fit", "labels.csv", "--test", "one.conll", *TEXT], ["one.conll is a CoNLL file (a tag per word), which is "
                                                            "--task tokens, not classification"]),
+    (["compare", "labels.csv", "--test", "good.jsonl", *TEXT], ["good.jsonl: a 'tokens' column"]),
+    (["compare", "labels.csv", *TEXT, "--task", "tokens"], ["labels.csv has no 'tokens' or 'tags' column"]),
 ])
 def test_bad_tags_get_one_line(files, args, expected):
     error = one_error(*run_cli(*args))

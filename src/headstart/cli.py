@@ -164,6 +164,7 @@ def compare(
     weights: Optional[str] = WEIGHTS,
     batch_size: int = BATCH_SIZE,
     precision: Optional[str] = PRECISION,
+    task: Optional[str] = TASK,
     out: Path = typer.Option(Path("runs/compare"), "--out", help="Folder for report.html, summary.json and plots."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the comparison succeeded."),
     quiet: bool = QUIET,
@@ -172,7 +173,7 @@ def compare(
     summary = compare_strategies(
         train, test, backbone=backbone, strategies=strategies.split(",") if strategies else None, folds=folds,
         seeds=seeds, shots=shots, epochs=epochs, train_size=train_size, image_size=image_size,
-        max_length=max_length, weights=weights, batch_size=batch_size, precision=precision, out=out,
+        max_length=max_length, weights=weights, batch_size=batch_size, precision=precision, task=task, out=out,
         overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]))
     score = summary["score"]
     key, second = score["key"], score["second"]

@@ -58,12 +58,12 @@ def parse_shots(text: str | list | None) -> list:
 def compare(train: str, test: str | None = None, *, backbone: str, strategies: list[str] | None = None,
             folds: int | None = None, seeds: int | None = None, shots=None, epochs: int | None = None,
             train_size: int | None = None, image_size: int | None = None, max_length: int = 128,
-            weights: str | None = None, batch_size: int = 32, precision: str | None = None,
+            weights: str | None = None, batch_size: int = 32, precision: str | None = None, task: str | None = None,
             out: str | Path = "runs/compare", overwrite: bool = False, show_progress: bool = True,
             command: str | None = None) -> dict:
     """Run every strategy and the baseline on the same splits; write summary.json and report.html."""
     out = Path(out)
-    options = RunSpec.build({"data": {"train": train, "test": test, "train_size": train_size},  # as fit checks them
+    options = RunSpec.build({"data": {"train": train, "test": test, "train_size": train_size, "task": task},  # as fit
                              "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
                                           "max_length": max_length},
                              "strategy": {"epochs": epochs}, "train": {"batch_size": batch_size,
@@ -81,13 +81,15 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
         names = _strategy_names(strategies, len(pristine.layer_groups()))
         plans = {name: registry.plan(name, epochs) for name in names}
 
-        examples = load_examples(train)
+        examples = load_examples(train, kind=task)
         if train_size is not None:
             examples = stratified_subset(examples, train_size, 0)
         check_classes(examples, 3, "to split folds and validation")
         check_modality(pristine, backbone, train, examples.modality)
-        external = load_examples(test) if test else None
+        external = load_examples(test, kind=examples.kind) if test else None
         kind = TASKS.get(examples.kind).from_labels(examples.labels)
+        if external is not None:
+            kind.check_known(external.labels, test, "the training data")
         if shot_list != [ALL] and not has_classes(examples):
             raise HeadstartError(f"--shots {shots}: labelled subsets are drawn per class, and {train} holds "
                                  f"{examples.kind} targets; leave --shots out (all labels)")
