@@ -250,3 +250,12 @@ def test_self_training_pseudo_labels_tag_sets(tables, tmp_path):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["task"] == "multilabel" and "micro_f1" in metrics
     assert (tmp_path / "run" / "per_label_f1.png").is_file() and "validation micro-F1" in output
+
+
+def test_a_tag_set_is_as_sure_as_its_least_sure_decision_and_an_empty_one_comes_last():
+    from headstart.tasks import MultilabelTask
+
+    task = MultilabelTask(["a", "b", "c"], threshold=0.5)
+    scores = task.pseudo_scores(np.array([[0.9, 0.2, 0.1], [0.02, 0.02, 0.02], [0.6, 0.99, 0.01]]))
+    assert scores.argmax(1).tolist() == [0, 0, 0]  # one group: the pool is not split between tags
+    assert scores[:, 0].tolist() == pytest.approx([0.8, 0.0, 0.6])

@@ -182,3 +182,38 @@ def test_auto_races_taggers_on_words_and_the_winner_reruns_exactly(brown, tmp_pa
     code, output = run_cli("fit", "--config", run / "config.yaml", "--out", tmp_path / "again", "--quiet")
     assert code == 0, output
     assert (tmp_path / "again" / "predictions.jsonl").read_text() == (run / "predictions.jsonl").read_text()
+
+
+def test_odd_words_are_read_and_tagged_each_from_its_own_subwords(tmp_path):
+    (tmp_path / "odd.conll").write_text("10\u00a0000 cd\nmiles nns\n\t\nA at\n\u200b nn\ndog nn\n")
+    examples = load_examples(str(tmp_path / "odd.conll"))
+    assert examples.inputs == [["10\u00a0000", "miles"], ["A", "\u200b", "dog"]]  # U+00A0 is inside a word
+    from headstart.backbones import load
+    from headstart.config import BackboneSpec
+
+    batch = load(BackboneSpec(name="minilm-l6")).preprocess(examples.inputs)
+    positions = batch["word_index"][1].tolist()
+    assert len(set(positions)) == 3  # the zero-width word reads the unknown token, not its neighbour's subword
+
+
+def test_a_tagger_predicts_a_table_that_also_has_texts(run, brown, tmp_path):
+    folder, _ = run
+    lines = [json.loads(line) for line in open(brown / "words.jsonl")][:3]
+    (tmp_path / "both.jsonl").write_text("".join(json.dumps({"text": " ".join(r["tokens"]), **r}) + "\n"
+                                                 for r in lines))
+    rows = api.predict(folder, str(tmp_path / "both.jsonl"), show_progress=False)
+    assert [r.input for r in rows] == [r["tokens"] for r in lines]
+
+
+def test_unseen_test_tags_are_named_and_count_as_errors():
+    task = TokensTask.from_labels([["at", "nn"]])
+    with pytest.warns(UserWarning, match=r"tags \['zz'\] are not tags of"):
+        task.check_known([["at", "zz"]], "test.jsonl")
+    assert task.evidence([["at", "zz"]]).tolist() == [[1.0, 0.0], [0.0, 0.0]]  # one row per word, kept in place
+
+
+def test_self_training_refuses_a_pool_of_words_for_whole_texts(files, review_csvs):
+    train, _ = review_csvs
+    error = one_error(*run_cli("self-train", train, "--unlabeled", "good.jsonl", *TEXT, "--strategy",
+                               "linear-probe"))
+    assert "good.jsonl holds lists of words but the training data reads whole texts" in error

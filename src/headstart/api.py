@@ -172,7 +172,7 @@ def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None, 
     """The model's label and its probability for every input; written as CSV (input,label,score) when given."""
     with claim_output(output, PREDICTIONS_FILE, [run_dir, inputs]) as output:  # before any work
         model, spec = _open_run(run_dir)
-        examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image)
+        examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image, kind=model.task.kind)
         predictions = predict_examples(model, examples, spec.train.precision, show_progress)
         if output is not None:
             write_predictions(output, predictions, model.task, csv_safe)

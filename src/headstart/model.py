@@ -69,12 +69,12 @@ class TransferModel(nn.Module):
         self.eval()
         chunks = []
         for start in range(0, len(inputs), batch_size):
-            batch = self.backbone.preprocess(inputs[start:start + batch_size])
+            some = inputs[start:start + batch_size]
             with autocast(precision):
-                logits = self(batch)
+                logits = self(self.backbone.preprocess(some))
             chunks.append(self.task.outputs(logits))
             if progress is not None:
-                progress(len(chunks[-1]))
+                progress(len(some))
         return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.task.out_dim()), dtype=np.float32)
 
     def save(self, folder: Path) -> None:

@@ -17,11 +17,11 @@ from .data import Examples
 from .errors import HeadstartError
 from .model import TransferModel
 from .runs import atomic_write_text, write_jsonl
-from .tasks import Task
+from .tasks import Task, as_text, is_words
 from .train import progress
 from .train.engine import EVAL_BATCH
 
-__all__ = ["Prediction", "predict_examples", "check_inputs", "csv_cell", "prediction_rows", "write_predictions",
+__all__ = ["Prediction", "predict_examples", "check_inputs", "check_words", "csv_cell", "prediction_rows", "write_predictions",
            "PREDICTIONS_FILE", "FORMULA_START"]
 
 PREDICTIONS_FILE = Task.predictions_file  # a run's predictions.csv (.jsonl where its Task says)
@@ -42,11 +42,16 @@ def check_inputs(model: TransferModel, examples: Examples) -> None:
     way round), in one line."""
     if examples.modality != model.backbone.modality:
         raise HeadstartError(f"{examples.source} holds {examples.modality}s but the model reads {model.backbone.modality}s")
-    words = any(isinstance(x, list) for x in examples.inputs)
-    if words != model.task.reads_words:
-        raise HeadstartError(f"{examples.source} holds {'lists of words' if words else 'whole texts'} but the model "
+    check_words(examples, model.task, "the model")
+
+
+def check_words(examples: Examples, task: Task, reader: str) -> None:
+    """Refuse lists of words for a task that reads whole texts, and texts for a tagger of words, in one line."""
+    words = any(is_words(x) for x in examples.inputs)
+    if words != task.reads_words:
+        raise HeadstartError(f"{examples.source} holds {'lists of words' if words else 'whole texts'} but {reader} "
                              + ("tags words: give a .jsonl with a 'tokens' column (a list of words) or a CoNLL file"
-                                if model.task.reads_words else "reads whole texts: give a 'text' column"))
+                                if task.reads_words else "reads whole texts: give a 'text' column"))
 
 
 def predict_examples(model: TransferModel, examples: Examples, precision: str, show_progress: bool) -> list[Prediction]:
@@ -55,7 +60,7 @@ def predict_examples(model: TransferModel, examples: Examples, precision: str, s
     with progress.progress_bar("predicting", len(examples), show_progress) as advance:
         proba = model.predict_proba(examples.inputs, EVAL_BATCH, precision, advance)
     names = examples.inputs if examples.modality == "text" else examples.ids
-    return [Prediction(name if isinstance(name, list) else str(name), d.label, d.score)
+    return [Prediction(name if is_words(name) else str(name), d.label, d.score)
             for name, d in zip(names, model.task.decode(proba, examples.inputs))]
 
 
@@ -67,11 +72,7 @@ def csv_cell(text: str, csv_safe: bool) -> str:
 def prediction_rows(predictions: list[Prediction], task: Task, csv_safe: bool = False) -> list[list[str]]:
     """The header and rows of predictions.csv: input, then the Task's columns (label,score for classification)."""
     return [["input", *task.prediction_columns()]] + [
-        [csv_cell(cell, csv_safe) for cell in (_input_cell(p.input), *task.prediction_cells(p))] for p in predictions]
-
-
-def _input_cell(given) -> str:
-    return " ".join(given) if isinstance(given, list) else given
+        [csv_cell(cell, csv_safe) for cell in (as_text(p.input), *task.prediction_cells(p))] for p in predictions]
 
 
 def write_predictions(path: Path, predictions: list[Prediction], task: Task, csv_safe: bool = False) -> None:

@@ -16,6 +16,7 @@ from transformers import CONFIG_MAPPING, AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
 
 from ..errors import HeadstartError
+from ..tasks._base import is_words
 from ._base import Backbone, LayerGroup
 
 __all__ = ["HFTextBackbone", "minilm_folder"]
@@ -117,36 +118,52 @@ class HFTextBackbone(Backbone):
 
     def preprocess(self, inputs):
         inputs = list(inputs)
-        if inputs and isinstance(inputs[0], list):
+        if inputs and is_words(inputs[0]):
             return self._words(inputs)
         return dict(self.tokenizer(inputs, padding=True, truncation=True, max_length=self.max_length,
                                    return_tensors="pt"))
 
     def _words(self, sentences: list[list[str]]) -> dict:
         """Tokenised lists of words, with where each word's first subword is (word_index) and which words are
-        real (word_mask). A word cut off by --max-length reads the last subword kept (a warning says so)."""
+        real (word_mask). A word the tokenizer makes nothing of (a zero-width or control character) reads as the
+        unknown token; a word cut off by --max-length reads the last subword kept (a warning says so)."""
         if not self.tokenizer.is_fast:
             raise HeadstartError("tagging words needs a fast tokenizer (a tokenizer.json in the model folder), which "
                                  "maps subwords to words; this backbone has none")
-        encoded = self.tokenizer(sentences, is_split_into_words=True, padding=True, truncation=True,
-                                 max_length=self.max_length, return_tensors="pt")
+        encoded, firsts = self._encode_words(sentences)
+        empty = [(row, w) for row, first in enumerate(firsts) for w in _holes(first, len(sentences[row]),
+                                                                              encoded, row, self.max_length)]
+        if empty:
+            sentences = [list(words) for words in sentences]
+            for row, w in empty:
+                sentences[row][w] = self.tokenizer.unk_token
+            encoded, firsts = self._encode_words(sentences)
         width = max(len(words) for words in sentences)
         word_index = torch.zeros(len(sentences), width, dtype=torch.long)
         word_mask = torch.zeros(len(sentences), width, dtype=torch.bool)
-        cut = 0
-        for row, words in enumerate(sentences):
-            first: dict[int, int] = {}
-            for position, word in enumerate(encoded.word_ids(row)):
-                if word is not None:
-                    first.setdefault(word, position)
+        cut = False
+        for row, (words, first) in enumerate(zip(sentences, firsts)):
             last = max(first.values(), default=0)
             word_index[row, :len(words)] = torch.tensor([first.get(w, last) for w in range(len(words))])
             word_mask[row, :len(words)] = True
-            cut += len(first) < len(words)
+            cut = cut or len(first) < len(words)
         if cut:
             warnings.warn(f"some sentences have more subwords than --max-length {self.max_length}; their last "
                           "words are tagged from the last subword kept: raise --max-length", stacklevel=2)
         return {**encoded, "word_index": word_index, "word_mask": word_mask}
+
+    def _encode_words(self, sentences: list[list[str]]):
+        """The batch encoding, and per sentence: word -> the position of its first subword."""
+        encoded = self.tokenizer(sentences, is_split_into_words=True, padding=True, truncation=True,
+                                 max_length=self.max_length, return_tensors="pt")
+        firsts = []
+        for row in range(len(sentences)):
+            first: dict[int, int] = {}
+            for position, word in enumerate(encoded.word_ids(row)):
+                if word is not None:
+                    first.setdefault(word, position)
+            firsts.append(first)
+        return encoded, firsts
 
     def randomize(self):
         fresh = AutoModel.from_config(self.model.config)
@@ -159,3 +176,10 @@ class HFTextBackbone(Backbone):
     def save_assets(self, folder):
         self.model.config.save_pretrained(folder / "hf")
         self.tokenizer.save_pretrained(folder / "hf")
+
+
+def _holes(first: dict[int, int], n_words: int, encoded, row: int, max_length: int) -> list[int]:
+    """Words of a sentence that got no subword although truncation did not cut them: the tokenizer dropped them."""
+    full = int(encoded["attention_mask"][row].sum()) >= max_length  # truncation may have cut the sentence's end
+    reach = max(first, default=-1) + 1 if full else n_words
+    return [w for w in range(reach) if w not in first]

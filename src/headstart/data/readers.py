@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import warnings
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from ._types import Examples
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 TABLE_SUFFIXES = {".csv", ".jsonl"}
-CONLL_SUFFIXES = {".conll", ".conllu", ".iob", ".bio"}
+CONLL_SUFFIXES = {".conll", ".iob", ".bio"}  # not CoNLL-U (.conllu): ten columns and comment lines
 LINES_SUFFIXES = {".txt"}
 
 
@@ -36,9 +37,10 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     if not rows:
         raise HeadstartError(f"{path} has no rows")
     columns = rows[0][1]
+    given = kind  # a kind given (--task, or the model that predicts) says the input column too
     kind = kind or kind_of_columns(columns) or ClassificationTask.kind
     task, column = TASKS.get(kind), TASKS.get(kind).column
-    source = (task.input_column if labelled else None) or next(
+    source = (task.input_column if labelled or given else None) or next(
         (c for c in ("image", "tokens") if c in columns and "text" not in columns), "text")
     if labelled and source == "tokens" and not task.reads_words:
         raise HeadstartError(f"{path}: a 'tokens' column (a list of words) goes with a 'tags' column, one tag per word "
@@ -90,7 +92,7 @@ def read_conll(path: Path, labelled: bool, kind: str | None = None) -> Examples:
     sentences, tags, starts = [], [], []
     words, row_tags = [], []
     for number, line in enumerate([*text.splitlines(), ""], start=1):
-        fields = line.split()
+        fields = [f for f in re.split(r"[ \t]+", line.strip(" \t\r\n")) if f]  # not str.split: a word may hold U+00A0
         if fields and fields[0] == "-DOCSTART-":
             continue
         if not fields:

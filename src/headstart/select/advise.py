@@ -21,7 +21,7 @@ from .. import __version__, backbones
 from ..config import BackboneSpec, RunSpec
 from ..data import Examples, load_examples
 from ..data.splits import check_classes, stratified_subset
-from ..tasks import TASKS, Task
+from ..tasks import TASKS, Task, as_text
 from ..model import check_modality
 from ..precision import resolve_precision
 from ..runs import claim_out, staged_run_dir, write_json
@@ -112,9 +112,10 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
     similarity, method = measurements["probe_similarity"], "probe-vs-random"
     if source is not None:
         rng = np.random.default_rng(seed)
-        own = embed(pretrained, [examples.inputs[i] for i in rng.permutation(len(examples))[:DOMAIN_EXAMPLES]],
+        # one row per example on both sides: a tokenised sentence reads as its text here
+        own = embed(pretrained, [as_text(examples.inputs[i]) for i in rng.permutation(len(examples))[:DOMAIN_EXAMPLES]],
                     64, precision, show_progress)
-        theirs = embed(pretrained, [source.inputs[i] for i in rng.permutation(len(source))[:DOMAIN_EXAMPLES]],
+        theirs = embed(pretrained, [as_text(source.inputs[i]) for i in rng.permutation(len(source))[:DOMAIN_EXAMPLES]],
                        64, precision, show_progress)
         pad, error = proxy_a_distance(theirs.numpy(), own.numpy(), seed)
         measurements.update(proxy_a_distance=pad, domain_error=error, domain_examples=min(len(own), len(theirs)))

@@ -27,7 +27,7 @@ import torch
 from .. import __version__, backbones, strategies
 from .. import train as engine
 from ..api import run_spec
-from ..predictions import predict_examples, write_predictions
+from ..predictions import check_words, predict_examples, write_predictions
 from ..config import RunSpec
 from ..data import Examples, TaskData, load_examples, load_task
 from ..data.augment import augment_images
@@ -143,12 +143,12 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
         outputs = _outputs(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
         teacher_task = best.model.task  # as tuned on validation (a multi-label threshold)
         scores = teacher_task.pseudo_scores(outputs)
-        chosen = _select(scores, number, options, labelled_shares)
+        chosen, labels = _said_something(_select(scores, number, options, labelled_shares), outputs, teacher_task)
         if not len(chosen):
             stopped = _nothing_chosen(number, options, scores)
             break
         # 4. A fresh student from the same pretrained backbone learns from labelled + pseudo-labelled data.
-        pseudo = _pseudo_examples(pool, chosen, [d.label for d in teacher_task.decode(outputs[chosen.index], [])])
+        pseudo = _pseudo_examples(pool, chosen, labels)
         student_train = _join(data.train, pseudo)
         dropout = 0.0
         if options.noise:
@@ -190,6 +190,7 @@ def _unlabelled_pool(source: str, data: TaskData, on_bad_image: str) -> tuple[Ex
     if examples.modality != data.modality:
         raise HeadstartError(f"--unlabeled {source} holds {examples.modality}s but the training data holds "
                              f"{data.modality}s; give unlabelled {data.modality}s")
+    check_words(examples, data.task, "the training data")
     # An input that is also labelled, validation or test data would leak into training or inflate the report.
     seen = {content_digest(x) for part in (data.train, data.val, data.test) for x in part.inputs}
     fresh = [i for i, x in enumerate(examples.inputs) if content_digest(x) not in seen]
@@ -268,6 +269,15 @@ def _select(proba: np.ndarray, number: int, options: SelfTrainSpec, labelled_sha
     return select_curriculum(proba, number * options.curriculum_step,
                              _class_shares(options.class_shares, proba, labelled_shares), options.threshold,
                              options.per_class_cap)
+
+
+def _said_something(chosen: PseudoLabels, outputs: np.ndarray, task) -> tuple[PseudoLabels, list]:
+    """The chosen rows and their labels as the teacher decodes them, without any empty tag set: a labelled row
+    needs at least one tag, and a pseudo-label that names none teaches nothing."""
+    labels = [d.label for d in task.decode(outputs[chosen.index], [])]
+    kept = np.array([i for i, label in enumerate(labels) if label != []], dtype=np.int64)
+    return (PseudoLabels(chosen.index[kept], chosen.targets[kept], chosen.confidence[kept]),
+            [labels[i] for i in kept])
 
 
 def _nothing_chosen(number: int, options: SelfTrainSpec, proba: np.ndarray) -> str:

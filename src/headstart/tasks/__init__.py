@@ -1,14 +1,14 @@
 """Tasks: one file per kind of target, found by name.
 
     task = TASKS.get("classification").from_labels(["cat", "dog", "cat"])
-    task.out_dim(), task.encode(["dog"]), task.decode(probabilities)
+    task.out_dim(), task.encode(["dog"]), task.decode(probabilities, inputs)
 """
 
 from __future__ import annotations
 
 from .._registry import Registry
 from ..errors import HeadstartError
-from ._base import Decoded, Score, Task, rows_of
+from ._base import Decoded, Score, Task, as_text, is_words, rows_of
 from .classification import ClassificationTask, clean_labels
 from .multilabel import MultilabelTask, multilabel_metrics
 from .regression import RegressionTask, regression_metrics
@@ -16,7 +16,7 @@ from .tokens import TokensTask, token_metrics
 
 __all__ = ["Task", "Score", "Decoded", "TASKS", "ClassificationTask", "RegressionTask", "MultilabelTask", "task_from_dict", "task_of_marker",
            "kind_of_columns", "clean_labels", "KINDS", "regression_metrics", "multilabel_metrics",
-           "TokensTask", "token_metrics", "rows_of"]
+           "TokensTask", "token_metrics", "rows_of", "is_words", "as_text"]
 
 # In this order, a table's columns say its kind when --task does not (a 'label' column: classification).
 KINDS: tuple[type[Task], ...] = (ClassificationTask, MultilabelTask, RegressionTask, TokensTask)

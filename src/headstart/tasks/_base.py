@@ -13,13 +13,24 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["Task", "Score", "Decoded", "rows_of"]
+__all__ = ["Task", "Score", "Decoded", "rows_of", "is_words", "as_text"]
+
+
+def is_words(x) -> bool:
+    """Whether an input is a tokenised sentence (a list of words) rather than a text or an image."""
+    return isinstance(x, list)
 
 
 def rows_of(x) -> int:
     """Rows of features (and of targets) an input gives: one per word of a tokenised sentence (a list of words),
     else one. The engine, the feature cache and `decode` count rows with this."""
-    return len(x) if isinstance(x, list) else 1
+    return len(x) if is_words(x) else 1
+
+
+def as_text(x):
+    """A tokenised sentence as one text (its words joined by spaces); a text or an image as it is. For what reads
+    whole texts: mlm pretraining, a domain distance, a CSV cell."""
+    return " ".join(x) if is_words(x) else x
 
 
 @dataclass

@@ -95,10 +95,12 @@ class MultilabelTask(Task):
         return MultilabelTask(self.labels, float(_THRESHOLDS[best]))
 
     def pseudo_scores(self, outputs: np.ndarray) -> np.ndarray:
-        """One group (column 0): how sure the model is of a whole tag set, the mean over tags of the probability
-        of its decision (p or 1 - p)."""
+        """One group (column 0): how sure the model is of a whole tag set, the probability of its least sure
+        decision (p or 1 - p, over tags); 0 for an empty set, which no labelled row may be (so it comes last: with
+        a mean, confident 'no tag' rows would come first)."""
+        decided = outputs >= self.threshold
         scores = np.zeros_like(outputs, dtype=np.float64)
-        scores[:, 0] = np.where(outputs >= self.threshold, outputs, 1.0 - outputs).mean(axis=1)
+        scores[:, 0] = np.where(decided.any(axis=1), np.where(decided, outputs, 1.0 - outputs).min(axis=1), 0.0)
         return scores
 
     def outputs(self, logits: torch.Tensor) -> torch.Tensor:

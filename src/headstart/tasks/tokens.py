@@ -7,6 +7,7 @@ only `decode` puts the rows back into sentences.
 
 from __future__ import annotations
 
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -85,7 +86,17 @@ class TokensTask(Task):
 
     def evidence(self, labels: list[list[str]]) -> np.ndarray:
         codes = self.encode(labels)
-        return np.eye(len(self.tags))[codes[codes != IGNORE]]
+        hot = np.zeros((len(codes), len(self.tags)))  # a tag never seen in training: a row of zeros
+        hot[np.flatnonzero(codes != IGNORE), codes[codes != IGNORE]] = 1.0
+        return hot
+
+    def check_known(self, labels: list[list[str]], source: str, known_to: str = "this model") -> None:
+        """Tags `known_to` never saw are not refused (a rare tag is often missing from a small training set): they
+        count as errors, and a warning names them."""
+        unknown = sorted({t for row in labels for t in row} - set(self.tags))
+        if unknown:
+            warnings.warn(f"{source}: tags {unknown[:5]} are not tags of {known_to}; the words that carry them count "
+                          "as errors", stacklevel=2)
 
     def label_counts(self, labels: list[list[str]]) -> dict[str, int]:
         return dict(sorted(Counter(t for row in labels for t in row).items()))

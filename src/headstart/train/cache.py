@@ -22,7 +22,7 @@ from safetensors.torch import save_file
 from ..backbones import Backbone
 from ..model import autocast
 from ..runs import atomic_path
-from ..tasks import rows_of
+from ..tasks import is_words, rows_of
 from .progress import progress_bar
 
 __all__ = ["embed", "cache_dir", "clear_memory_cache", "content_digest"]
@@ -43,8 +43,8 @@ def content_digest(x) -> str:
     """A hash of one raw input (a text, a list of words or an image array): equal inputs, equal digests."""
     if isinstance(x, str):
         return hashlib.sha1(x.encode("utf-8")).hexdigest()
-    if isinstance(x, list):  # words: never equal to a text's digest
-        return hashlib.sha1(("words:" + json.dumps(x)).encode("utf-8")).hexdigest()
+    if is_words(x):  # hashed as JSON after a NUL byte, which no UTF-8 text's JSON array starts with
+        return hashlib.sha1(b"\x00" + json.dumps(x).encode("utf-8")).hexdigest()
     array = np.ascontiguousarray(x)
     return hashlib.sha1(str(array.shape).encode() + array.tobytes()).hexdigest()
 

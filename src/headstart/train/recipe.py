@@ -1,6 +1,8 @@
-"""The one recipe that trains a plan: seed, backbone, new head (`new_model`), then the engine. fit, auto's race,
-compare, self-training and supervised pretraining all build through it, so that the same seed gives the same
-model whoever asks (fit and auto's race load the backbone after seeding, the others copy one loaded once).
+"""The one recipe that trains a plan: seed, backbone, new head (`new_model`), then the engine. compare,
+self-training and supervised pretraining train through `train_plan`, auto's race through `plan_steps`, and fit
+builds with `new_model` (it checks the modality and prints the plan before the engine runs), so the same seed
+gives the same model whoever asks (fit and auto's race load the backbone after seeding, the others copy one
+loaded once).
 
     model, history = train_plan(spec.backbone, data, plan, spec.train, "fp32")
 """
