@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from headstart import api
 from headstart import rank as api_rank
@@ -217,3 +218,20 @@ def test_self_training_refuses_a_pool_of_words_for_whole_texts(files, review_csv
     error = one_error(*run_cli("self-train", train, "--unlabeled", "good.jsonl", *TEXT, "--strategy",
                                "linear-probe"))
     assert "good.jsonl holds lists of words but the training data reads whole texts" in error
+
+
+def test_a_sentence_longer_than_max_length_is_read_in_pieces_every_word_its_own_features():
+    from headstart.backbones import load
+    from headstart.config import BackboneSpec
+
+    backbone = load(BackboneSpec(name="minilm-l6", max_length=16))
+    words = [f"word{i}" for i in range(40)]  # about 100 subwords
+    batch = backbone.preprocess([["A", "dog"], words])
+    assert batch["input_ids"].shape[1] <= 16 and len(batch["input_ids"]) > 2  # the long one in several pieces
+    assert int(batch["word_mask"].sum()) == 42
+    with torch.no_grad():
+        features = backbone.eval()(batch)
+    assert features.shape == (42, backbone.dim)
+    with torch.no_grad():
+        alone = backbone(backbone.preprocess([["A", "dog"]]))
+    assert torch.allclose(features[:2], alone, atol=1e-5)  # a short sentence reads as it did alone

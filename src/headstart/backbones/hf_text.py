@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import warnings
 from pathlib import Path
 
+import numpy as np
 import torch
 from transformers import CONFIG_MAPPING, AutoConfig, AutoModel, AutoTokenizer
 from transformers.utils import logging as hf_logging
@@ -124,46 +124,33 @@ class HFTextBackbone(Backbone):
                                    return_tensors="pt"))
 
     def _words(self, sentences: list[list[str]]) -> dict:
-        """Tokenised lists of words, with where each word's first subword is (word_index) and which words are
-        real (word_mask). A word the tokenizer makes nothing of (a zero-width or control character) reads as the
-        unknown token; a word cut off by --max-length reads the last subword kept (a warning says so)."""
+        """Tokenised lists of words, with where each word's first subword is (word_index) and which positions are
+        words (word_mask). A sentence longer than --max-length subwords is cut between words into pieces that fit,
+        consecutive in the batch, so that forward() still returns its words in order, each read in context; a
+        word the tokenizer makes nothing of (a zero-width or control character) reads as the unknown token."""
         if not self.tokenizer.is_fast:
             raise HeadstartError("tagging words needs a fast tokenizer (a tokenizer.json in the model folder), which "
                                  "maps subwords to words; this backbone has none")
-        encoded, firsts = self._encode_words(sentences)
-        empty = [(row, w) for row, first in enumerate(firsts) for w in _holes(first, len(sentences[row]),
-                                                                              encoded, row, self.max_length)]
-        if empty:
-            sentences = [list(words) for words in sentences]
-            for row, w in empty:
-                sentences[row][w] = self.tokenizer.unk_token
-            encoded, firsts = self._encode_words(sentences)
-        width = max(len(words) for words in sentences)
-        word_index = torch.zeros(len(sentences), width, dtype=torch.long)
-        word_mask = torch.zeros(len(sentences), width, dtype=torch.bool)
-        cut = False
-        for row, (words, first) in enumerate(zip(sentences, firsts)):
-            last = max(first.values(), default=0)
-            word_index[row, :len(words)] = torch.tensor([first.get(w, last) for w in range(len(words))])
-            word_mask[row, :len(words)] = True
-            cut = cut or len(first) < len(words)
-        if cut:
-            warnings.warn(f"some sentences have more subwords than --max-length {self.max_length}; their last "
-                          "words are tagged from the last subword kept: raise --max-length", stacklevel=2)
-        return {**encoded, "word_index": word_index, "word_mask": word_mask}
-
-    def _encode_words(self, sentences: list[list[str]]):
-        """The batch encoding, and per sentence: word -> the position of its first subword."""
-        encoded = self.tokenizer(sentences, is_split_into_words=True, padding=True, truncation=True,
+        whole = self.tokenizer(sentences, is_split_into_words=True, truncation=False, add_special_tokens=False)
+        budget = max(1, self.max_length - self.tokenizer.num_special_tokens_to_add())
+        pieces = []
+        for row, words in enumerate(sentences):
+            counts = np.bincount([w for w in whole.word_ids(row) if w is not None], minlength=len(words))
+            words = [word if n else self.tokenizer.unk_token for word, n in zip(words, counts)]
+            pieces.extend(_pieces(words, np.maximum(counts, 1), budget))
+        encoded = self.tokenizer(pieces, is_split_into_words=True, padding=True, truncation=True,
                                  max_length=self.max_length, return_tensors="pt")
-        firsts = []
-        for row in range(len(sentences)):
+        width = max(len(words) for words in pieces)
+        word_index = torch.zeros(len(pieces), width, dtype=torch.long)
+        word_mask = torch.zeros(len(pieces), width, dtype=torch.bool)
+        for row, words in enumerate(pieces):
             first: dict[int, int] = {}
             for position, word in enumerate(encoded.word_ids(row)):
                 if word is not None:
                     first.setdefault(word, position)
-            firsts.append(first)
-        return encoded, firsts
+            word_index[row, :len(words)] = torch.tensor([first[w] for w in range(len(words))])
+            word_mask[row, :len(words)] = True
+        return {**encoded, "word_index": word_index, "word_mask": word_mask}
 
     def randomize(self):
         fresh = AutoModel.from_config(self.model.config)
@@ -178,8 +165,15 @@ class HFTextBackbone(Backbone):
         self.tokenizer.save_pretrained(folder / "hf")
 
 
-def _holes(first: dict[int, int], n_words: int, encoded, row: int, max_length: int) -> list[int]:
-    """Words of a sentence that got no subword although truncation did not cut them: the tokenizer dropped them."""
-    full = int(encoded["attention_mask"][row].sum()) >= max_length  # truncation may have cut the sentence's end
-    reach = max(first, default=-1) + 1 if full else n_words
-    return [w for w in range(reach) if w not in first]
+
+def _pieces(words: list[str], counts, budget: int) -> list[list[str]]:
+    """Consecutive runs of words whose subwords fit in `budget` (a word longer than that alone: its first subword
+    is what tags it, and it is kept)."""
+    pieces, current, used = [], [], 0
+    for word, n in zip(words, counts):
+        if current and used + n > budget:
+            pieces.append(current)
+            current, used = [], 0
+        current.append(word)
+        used += int(n)
+    return pieces + [current]
