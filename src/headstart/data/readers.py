@@ -37,10 +37,10 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     if not rows:
         raise HeadstartError(f"{path} has no rows")
     columns = rows[0][1]
-    given = kind  # a kind given (--task, or the model that predicts) says the input column too
+    asked = kind  # a kind asked for (--task, or the model that predicts) says the input column too
     kind = kind or kind_of_columns(columns) or ClassificationTask.kind
     task, column = TASKS.get(kind), TASKS.get(kind).column
-    source = (task.input_column if labelled or given else None) or next(
+    source = (task.input_column if labelled or asked else None) or next(
         (c for c in ("image", "tokens") if c in columns and "text" not in columns), "text")
     if labelled and source == "tokens" and not task.reads_words:
         raise HeadstartError(f"{path}: a 'tokens' column (a list of words) goes with a 'tags' column, one tag per word "
