@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from . import __version__, backbones
 from . import strategies as registry
@@ -159,9 +158,7 @@ def _run_strategy(pristine, task: TaskData, plan, precision, batch_size, fold, e
 
 def _test(model, plan, examples: Examples, precision, show_progress) -> dict:
     if all(p.train_from is None for p in plan.phases):  # a frozen backbone: its features are cached
-        features = engine.embed(model.backbone, examples.inputs, 64, precision, show_progress)
-        with torch.no_grad():
-            outputs = model.task.outputs(model.head(features)).numpy()
+        outputs = model.head_outputs(engine.embed(model.backbone, examples.inputs, 64, precision, show_progress))
     else:
         outputs = model.predict_proba(examples.inputs, 64, precision)
     return model.task.metrics(examples.labels, [d.label for d in model.task.decode(outputs, examples.inputs)])

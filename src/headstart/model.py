@@ -19,7 +19,7 @@ from .errors import HeadstartError
 from .runs import atomic_write_text, atomic_path
 from .tasks import Task, task_of_marker
 
-__all__ = ["TransferModel", "autocast", "check_modality"]
+__all__ = ["TransferModel", "autocast", "check_modality", "on_device"]
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -27,6 +27,13 @@ WEIGHTS_FILE = "model.safetensors"
 def autocast(precision: str):
     """bf16 autocast on the CPU (3-4x faster with AMX), or nothing for fp32."""
     return torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+
+
+def on_device(batch: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
+    """A preprocessed batch on the device the module's weights are on (the Accelerator's once prepared): nothing
+    feeds CPU tensors to a module on a GPU."""
+    device = next(module.parameters()).device
+    return {key: value.to(device) for key, value in batch.items()}
 
 
 def check_modality(backbone: Backbone, name: str, train: str, modality: str) -> None:
@@ -63,19 +70,27 @@ class TransferModel(nn.Module):
         return nn.Sequential(nn.Dropout(self.feature_dropout), self.head) if self.feature_dropout else self.head
 
     @torch.no_grad()
-    def predict_proba(self, inputs: list, batch_size: int = 64, precision: str = "fp32", progress=None) -> np.ndarray:
-        """The Task's outputs [N, out_dim] (class probabilities for classification), in input order. The same call
-        gives the same numbers after reload."""
+    def logits(self, inputs: list, batch_size: int = 64, precision: str = "fp32", progress=None) -> torch.Tensor:
+        """The head's raw outputs [rows, out_dim] in fp32 on the CPU, in input order (validation reads these)."""
         self.eval()
         chunks = []
         for start in range(0, len(inputs), batch_size):
             some = inputs[start:start + batch_size]
             with autocast(precision):
-                logits = self(self.backbone.preprocess(some))
-            chunks.append(self.task.outputs(logits))
+                chunks.append(self(on_device(self.backbone.preprocess(some), self)).float().cpu())
             if progress is not None:
                 progress(len(some))
-        return torch.cat(chunks).numpy() if chunks else np.zeros((0, self.task.out_dim()), dtype=np.float32)
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.task.out_dim())
+
+    def predict_proba(self, inputs: list, batch_size: int = 64, precision: str = "fp32", progress=None) -> np.ndarray:
+        """The Task's outputs [rows, out_dim] (class probabilities for classification), in input order. The same
+        call gives the same numbers after reload."""
+        return self.task.outputs(self.logits(inputs, batch_size, precision, progress)).numpy()
+
+    @torch.no_grad()
+    def head_outputs(self, features: torch.Tensor) -> np.ndarray:
+        """The Task's outputs from cached features (a frozen backbone's), on the head's device."""
+        return self.task.outputs(self.head(features.to(self.head.weight.device))).cpu().numpy()
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

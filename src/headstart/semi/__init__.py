@@ -225,8 +225,7 @@ def _outputs(model: TransferModel, inputs: list, frozen: bool, precision: str, s
     """The task's outputs (class or tag probabilities), batched; through the feature cache when the backbone stayed
     frozen."""
     if frozen:
-        features = engine.embed(model.backbone, inputs, EVAL_BATCH, precision, show_progress)
-        return model.task.outputs(model.head(features)).numpy()
+        return model.head_outputs(engine.embed(model.backbone, inputs, EVAL_BATCH, precision, show_progress))
     with engine.progress.progress_bar("pseudo-labelling", len(inputs), show_progress) as advance:
         return model.predict_proba(inputs, EVAL_BATCH, precision, advance)
 

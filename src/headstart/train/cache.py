@@ -20,7 +20,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..backbones import Backbone
-from ..model import autocast
+from ..model import autocast, on_device
 from ..runs import atomic_path
 from ..tasks import is_words, rows_of
 from .progress import progress_bar
@@ -58,7 +58,7 @@ def _compute(backbone: Backbone, inputs: list, batch_size: int, precision: str, 
         for start in range(0, len(inputs), batch_size):
             some = inputs[start:start + batch_size]
             with autocast(precision):
-                chunks.append(backbone(backbone.preprocess(some)).float())
+                chunks.append(backbone(on_device(backbone.preprocess(some), backbone)).float().cpu())
             advance(len(some))
     backbone.train(was_training)
     return torch.cat(chunks) if chunks else torch.zeros(0, backbone.dim)

@@ -142,10 +142,10 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
                     for name, ex in (("train", data.train), ("val", data.val))}
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
-        return model.feature_head(), loader, lambda: model.head(features["val"]).float()
+        return model.feature_head(), loader, lambda: model.head(features["val"].to(model.head.weight.device)).float().cpu()
     dataset = _RawInputs(data.train, y_train, model.backbone)
     loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate, generator=shuffle)
-    return model, loader, lambda: _raw_logits(model, data.val.inputs, precision)
+    return model, loader, lambda: model.logits(data.val.inputs, EVAL_BATCH, precision)
 
 
 def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
@@ -155,13 +155,3 @@ def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
         if params:
             groups.append({"params": params, "lr": phase.lr * phase.backbone_lr_mult})
     return groups
-
-
-@torch.no_grad()
-def _raw_logits(model: TransferModel, inputs: list, precision: str) -> torch.Tensor:
-    model.eval()
-    chunks = []
-    for start in range(0, len(inputs), EVAL_BATCH):
-        with autocast(precision):
-            chunks.append(model(model.backbone.preprocess(inputs[start:start + EVAL_BATCH])).float())
-    return torch.cat(chunks)
