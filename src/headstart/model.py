@@ -87,10 +87,14 @@ class TransferModel(nn.Module):
         call gives the same numbers after reload."""
         return self.task.outputs(self.logits(inputs, batch_size, precision, progress)).numpy()
 
+    def head_logits(self, features: torch.Tensor) -> torch.Tensor:
+        """The head's logits in fp32 on the CPU from cached features (a frozen backbone's), run on the head's device."""
+        return self.head(features.to(self.head.weight.device)).float().cpu()
+
     @torch.no_grad()
     def head_outputs(self, features: torch.Tensor) -> np.ndarray:
-        """The Task's outputs from cached features (a frozen backbone's), on the head's device."""
-        return self.task.outputs(self.head(features.to(self.head.weight.device))).cpu().numpy()
+        """The Task's outputs from cached features."""
+        return self.task.outputs(self.head_logits(features)).numpy()
 
     def save(self, folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)

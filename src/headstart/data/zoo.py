@@ -181,8 +181,9 @@ def _brown_sentences(builtin: str, genres) -> Iterator[tuple[str, str, list[tupl
         if genre in genres:
             for number, line in enumerate((BROWN_DIR / name).read_text(encoding="utf-8",
                                                                          errors="replace").splitlines()):
-                if line.split():
-                    yield f"brown:{name}:{number + 1}", genre, [tuple(t.rsplit("/", 1)) for t in line.split()]
+                tokens = line.split()
+                if tokens:
+                    yield f"brown:{name}:{number + 1}", genre, [tuple(t.rsplit("/", 1)) for t in tokens]
 
 
 @BUILTINS.register("brown")

@@ -101,7 +101,7 @@ def _split(examples: Examples, options: PretrainOptions) -> tuple[list[str], lis
     if examples.modality != "text":
         raise HeadstartError(f"{examples.source}: mlm pretraining reads text (a .txt file, one text per line, or a "
                              f".csv/.jsonl 'text' column), not {examples.modality}s")
-    texts = [str(as_text(t)) for t in examples.inputs if str(as_text(t)).strip()]  # words: joined into a text
+    texts = [text for text in (str(as_text(t)) for t in examples.inputs) if text.strip()]  # words: joined
     if len(texts) < MIN_VAL + MIN_TRAIN:
         raise HeadstartError(f"{examples.source}: {len(texts)} non-empty text(s); mlm pretraining needs at least "
                              f"{MIN_VAL + MIN_TRAIN} (and really thousands) to train and validate on")

@@ -21,7 +21,7 @@ from .. import __version__, backbones
 from ..config import BackboneSpec, RunSpec
 from ..data import Examples, load_examples
 from ..data.splits import check_classes, stratified_subset
-from ..tasks import TASKS, Task, as_text
+from ..tasks import TASKS, as_text
 from ..model import check_modality
 from ..precision import resolve_precision
 from ..runs import claim_out, staged_run_dir, write_json
@@ -101,13 +101,15 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
     counts = task.label_counts(examples.labels)
     sample = stratified_subset(examples, PROBE_EXAMPLES, seed)
     features = embed(pretrained, sample.inputs, 64, precision, show_progress)
-    measurements = {"probe_examples": len(sample), "probe_score": "accuracy" if task.probe_classes([]) is not None
-                    else "R²"}
-    measurements["probe_pretrained"], measurements["probe_folds"] = _probe(task, features, sample.labels, seed)
+    classes = task.probe_classes(sample.labels)  # None: the probe is a regression on the task's evidence
+    probe = lambda f: (probe_accuracy(f.numpy(), classes, seed) if classes is not None  # noqa: E731
+                       else probe_r2(f.numpy(), task.evidence(sample.labels), seed))
+    measurements = {"probe_examples": len(sample), "probe_score": "accuracy" if classes is not None else "R²"}
+    measurements["probe_pretrained"], measurements["probe_folds"] = probe(features)
     random_features = embed(_random_twin(spec, seed), sample.inputs, 64, precision, show_progress)
-    measurements["probe_random"] = _probe(task, random_features, sample.labels, seed)[0]
+    measurements["probe_random"] = probe(random_features)[0]
     # What a constant guess scores: the commonest class's share (accuracy), or 0 (R² of the mean).
-    measurements["chance"] = max(counts.values()) / sum(counts.values()) if measurements["probe_score"] == "accuracy" else 0.0
+    measurements["chance"] = max(counts.values()) / sum(counts.values()) if classes is not None else 0.0
     measurements["probe_similarity"] = probe_similarity(measurements["probe_pretrained"], measurements["probe_random"])
     similarity, method = measurements["probe_similarity"], "probe-vs-random"
     if source is not None:
@@ -147,13 +149,4 @@ def _random_twin(spec: BackboneSpec, seed: int):
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         return backbones.load(spec.model_copy(update={"name": name, "weights": None}))
-
-
-def _probe(task: Task, features, labels: list, seed: int) -> tuple[float, int]:
-    """The probe's (held-out score, folds): accuracy of a classifier over the task's classes (per word for tags),
-    or R² of a ridge regression on its evidence (numbers, tag sets)."""
-    classes = task.probe_classes(labels)
-    if classes is not None:
-        return probe_accuracy(features.numpy(), classes, seed)
-    return probe_r2(features.numpy(), task.evidence(labels), seed)
 

@@ -142,7 +142,7 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
                     for name, ex in (("train", data.train), ("val", data.val))}
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
-        return model.feature_head(), loader, lambda: model.head(features["val"].to(model.head.weight.device)).float().cpu()
+        return model.feature_head(), loader, lambda: model.head_logits(features["val"])
     dataset = _RawInputs(data.train, y_train, model.backbone)
     loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate, generator=shuffle)
     return model, loader, lambda: model.logits(data.val.inputs, EVAL_BATCH, precision)
