@@ -17,6 +17,7 @@ from safetensors import SafetensorError
 
 from . import __version__, backbones, strategies
 from . import train as engine
+from .checkpoints import Checkpoints, resumable, resume_out
 from .config import RunSpec
 from .data import load_examples, load_task
 from .errors import HeadstartError
@@ -53,12 +54,13 @@ def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "
         max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
         min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
         overwrite: bool = False, show_progress: bool = True, budget: str | None = None,
-        task: str | None = None) -> FitResult:
-    """Train a backbone + new head on TRAIN with a strategy (or "auto": race the likely ones), test it, save a run."""
+        task: str | None = None, resume: bool = False) -> FitResult:
+    """Train a backbone + new head on TRAIN with a strategy (or "auto": race the likely ones), test it, save a run.
+    Every epoch is checkpointed beside `out`; `resume=True` continues an interrupted run into `out`."""
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
                     min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, budget=budget, task=task)
-    return fit_spec(spec, out, overwrite, show_progress)
+    return fit_spec(spec, out, overwrite, show_progress, resume)
 
 
 def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
@@ -77,25 +79,26 @@ def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: st
 
 
 def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = False,
-             show_progress: bool = True) -> FitResult:
+             show_progress: bool = True, resume: bool = False) -> FitResult:
     """`fit` from a RunSpec (e.g. a saved config.yaml): the same spec and seed give the same run."""
-    out = Path(out) if out is not None else default_run_dir(spec.backbone.name, spec.strategy.name)
+    out = resume_out(out, resume) or default_run_dir(spec.backbone.name, spec.strategy.name)
     with claim_out(out, overwrite, spec.inputs()):  # before any work, so a clash costs nothing
-        return _fit(spec, out, overwrite, show_progress)
+        with resumable(out, "fit", spec.to_dict(), resume, overwrite) as checkpoints:
+            return _fit(spec, out, overwrite, show_progress, checkpoints)
 
 
-def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitResult:
+def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpoints: Checkpoints) -> FitResult:
     data = load_task(spec.data, spec.train.seed)
     race = trained = None
     if spec.strategy.name == AUTO:  # not a plan: race the plausible plans; the winner comes back trained
-        spec, race, trained = resolve_auto(spec, data, show_progress)
+        spec, race, trained = resolve_auto(spec, data, show_progress, checkpoints.child("auto"))
         data.notes.extend(race.notes())
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)
     spec.data.task = data.task.kind  # as inferred from the data: printed and saved, so that a rerun reads the same
     spec.headstart_version = __version__
-    model, history = trained or _train(spec, plan, data, show_progress)
+    model, history = trained or _train(spec, plan, data, show_progress, checkpoints.child("train"))
 
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
     metrics = model.task.metrics(data.test.labels, [p.label for p in predictions])
@@ -117,13 +120,15 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool) -> FitR
     return FitResult(out, metrics, history, model, plan, spec)
 
 
-def _train(spec: RunSpec, plan: Plan, data, show_progress: bool) -> tuple[TransferModel, History]:
+def _train(spec: RunSpec, plan: Plan, data, show_progress: bool,
+           checkpoints: Checkpoints) -> tuple[TransferModel, History]:
     """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
     model = engine.new_model(spec.backbone, data.task, spec.train.seed)  # as auto's race builds it
     check_modality(model.backbone, spec.backbone.name, spec.data.train, data.modality)
     engine.progress.console.print(f"task: {data.task.kind}\n{plan.describe(len(model.backbone.layer_groups()))}",
                                   highlight=False)
-    return model, engine.run(model, data, plan, spec.train, spec.train.precision, show_progress)
+    return model, engine.run(model, data, plan, spec.train, spec.train.precision, show_progress,
+                             checkpoints=checkpoints)
 
 
 def describe_plan(spec: RunSpec) -> str:

@@ -15,6 +15,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import api
+from .checkpoints import Interrupted
 from .compare import compare as compare_strategies
 from .config import BackboneSpec, DataSpec, RunSpec, StrategySpec, TrainSpec, help_for
 from .errors import HeadstartError
@@ -59,6 +60,17 @@ MIN_STEPS = spec_option(TrainSpec, "min_steps", "--min-steps")
 TRAIN_SIZE = spec_option(DataSpec, "train_size", "--train-size")
 ON_BAD_IMAGE = spec_option(DataSpec, "on_bad_image", "--on-bad-image")
 TASK = spec_option(DataSpec, "task", "--task")
+RESUME = typer.Option(None, "--resume", help="Continue the interrupted run into this --out from its last checkpoint "
+                      "(give the same options); every epoch, fold or round is checkpointed beside --out.")
+
+
+def _resume(out: Optional[Path], resume: Optional[Path]) -> tuple[Optional[Path], bool]:
+    """(--out, whether to resume): --resume OUT names the run's --out itself."""
+    if resume is None:
+        return out, False
+    if out is not None and Path(out) != Path(resume):
+        raise HeadstartError(f"--out {out} and --resume {resume} name different runs; give --resume alone")
+    return Path(resume), True
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -87,6 +99,7 @@ def fit(
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a run's config.yaml; other options are ignored."),
+    resume: Optional[Path] = RESUME,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (phases, groups, learning rates) and stop."),
     quiet: bool = QUIET,
 ):
@@ -103,7 +116,8 @@ def fit(
     if dry_run:
         typer.echo(api.describe_plan(spec))
         return
-    result = api.fit_spec(spec, out, overwrite, show_progress=not quiet)
+    out, resuming = _resume(out, resume)
+    result = api.fit_spec(spec, out, overwrite, show_progress=not quiet, resume=resuming)
     _print_metrics(result.metrics, f"{spec.backbone.name} / {result.plan.strategy}", {
         "best epoch": str(result.history.best_epoch),
         "train time": f"{result.history.seconds:.1f} s",
@@ -388,6 +402,10 @@ def main() -> None:
         hint = f"; see '{ctx.command_path} --help'" if ctx is not None else ""
         _print_error(err.format_message().rstrip(".") + hint)
         sys.exit(err.exit_code)
+    except Interrupted as stop:  # Ctrl-C in a command that checkpoints: it says what is kept
+        console.print(Text.assemble(("interrupted:", "red"), " ", str(stop) or "stopped"),
+                      highlight=False, soft_wrap=True)
+        sys.exit(130)
     except (KeyboardInterrupt, typer.Abort):
         console.print("[red]interrupted[/]; nothing was written")
         sys.exit(130)

@@ -21,7 +21,6 @@ see the README). When the time budget is spent, the leader so far wins. The test
 from __future__ import annotations
 
 import math
-import random
 import time
 from dataclasses import asdict, dataclass, field
 
@@ -30,6 +29,7 @@ import torch
 
 from .. import backbones, strategies
 from .. import train as engine
+from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..config import RunSpec, parse_budget
 from ..data import TaskData, load_task
 from ..model import TransferModel
@@ -50,6 +50,7 @@ HALVING = 3   # keep the best third at every rung, and a rung trains a third of 
 # Backbone-training challengers auto can race beside an advised plan that trains none / some / all of the
 # backbone and still spend at most about a third of what fitting every strategy costs (see candidates_for).
 BACKBONE_CHALLENGERS = {"none": 2, "some": 1, "all": 0}
+RACE_STATE = "race"  # the race so far, in its checkpoints
 PRIOR_ALPHA = 0.05  # a challenger displaces the advised strategy only at this significance
 METRIC = ("best validation accuracy (ties: lower validation loss, then the cheaper strategy); the advised strategy "
           f"leads unless a challenger beats it on McNemar's exact one-sided test at p < {PRIOR_ALPHA}")
@@ -113,30 +114,38 @@ def _trains(name: str) -> str:
 
 
 class _Entrant:
-    """One candidate's training, paused between rungs: its own model, engine steps and random streams."""
+    """One candidate's training, paused between rungs: its own model, engine steps and random streams. With
+    checkpoints, its engine checkpoints every epoch and a resumed race picks it up where its last one left off."""
 
-    def __init__(self, name: str, plan: Plan, task: TaskData, spec: RunSpec, precision: str, show_progress: bool):
+    def __init__(self, name: str, plan: Plan, task: TaskData, spec: RunSpec, precision: str, show_progress: bool,
+                 checkpoints: Checkpoints | None = None):
         self.name, self.plan = name, plan
-        self.model, self.steps = engine.plan_steps(spec.backbone, task, plan, spec.train, precision, show_progress)
-        self.random = _capture_random()
+        self.model, self.steps = engine.plan_steps(spec.backbone, task, plan, spec.train, precision, show_progress,
+                                                   checkpoints)
+        self.random = capture_random()
         # A rung's budget counts the epochs that train backbone weights; on cached features they are nearly free.
         trains = [p.train_from is not None for p in plan.phases]
         self.weights = [1.0 if t or not any(trains) else 0.0 for t in trains]
         self.total = sum(w * p.epochs for w, p in zip(self.weights, plan.phases))
         self.done, self.seconds, self.finished = 0.0, 0.0, False
         self.history = History()
+        saved = checkpoints.latest() if checkpoints is not None else None
+        if saved is not None:  # the engine resumes there at its next step; count what it had done
+            self.history = History.from_state(saved["history"])
+            weight = {p.name: w for p, w in zip(plan.phases, self.weights)}
+            self.done = sum(weight[r.phase] for r in self.history.records[1:])
 
     def advance_to(self, share: float) -> dict:
         """Train on until `share` of the plan's (weighted) epochs are done, or the plan ends; the score so far."""
         t0 = time.perf_counter()
-        _restore_random(self.random)
+        restore_random(self.random)
         target = self.total if share >= 1 else max(1, round(share * self.total))  # whole epochs, at least one
         # To the end: through the engine's last step too, which restores the best weights and tunes the task.
         while not self.finished and (share >= 1 or self.done < target):
             phase, self.history = next(self.steps)
             self.finished = phase == len(self.plan.phases)  # the engine's last step: best weights restored
             self.done += 0.0 if self.finished else self.weights[phase]
-        self.random = _capture_random()
+        self.random = capture_random()
         self.seconds += time.perf_counter() - t0
         self.history.seconds = self.seconds
         best = self.history.records[self.history.best_epoch]
@@ -151,23 +160,50 @@ class _Entrant:
 
 
 def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | None = None,
-         show_progress: bool = True) -> tuple[Race, TransferModel, History]:
-    """Successive halving of `candidates` on task.train / task.val; returns the race and the winner trained fully."""
+         show_progress: bool = True, checkpoints: Checkpoints | None = None) -> tuple[Race, TransferModel, History]:
+    """Successive halving of `candidates` on task.train / task.val; returns the race and the winner trained fully.
+    With checkpoints, the race is kept after every candidate's turn (and each candidate every epoch), and a race
+    that finds them goes on from there: the rungs already run are not run again."""
     budget = spec.strategy.budget or DEFAULT_BUDGET
     precision = resolve_precision(spec.train.precision)
     plans = {name: strategies.plan(name, spec.strategy.epochs, spec.strategy.lr) for name in candidates}
-    entrants = {name: _Entrant(name, plans[name], task, spec, precision, show_progress) for name in candidates}
+    saved = checkpoints.get(RACE_STATE) if checkpoints is not None else None
+    # Candidates dropped before an interruption are not built again.
+    entrants = {name: _Entrant(name, plans[name], task, spec, precision, show_progress,
+                               checkpoints.child(name) if checkpoints is not None else None)
+                for name in (saved["alive"] if saved else candidates)}
     n_groups = len(next(iter(entrants.values())).model.backbone.layer_groups())
     alive = sorted(candidates, key=lambda n: (_cost(plans[n], n_groups), candidates.index(n)))
     result = Race(budget, parse_budget(budget), list(alive), advice or {})
-    n_rungs = _rungs_needed(len(alive))
+    latest, elapsed = {}, 0.0
+    if saved is not None:  # the race so far
+        result.rungs, result.stopped_early, alive, elapsed = saved["rungs"], saved["stopped_early"], \
+            saved["alive"], saved["elapsed"]
+        latest = {name: tuple(score) for name, score in saved["latest"].items()}
+        for name, entrant in entrants.items():
+            entrant.seconds = saved["seconds"][name]
+    n_rungs = _rungs_needed(len(result.candidates))
     advised = (advice or {}).get("strategy")
-    started, latest = time.perf_counter(), {}
+    started = time.perf_counter() - elapsed
+
+    def keep_race() -> None:
+        if checkpoints is not None:
+            checkpoints.put(RACE_STATE, {"rungs": result.rungs, "stopped_early": result.stopped_early, "alive": alive,
+                                         "latest": latest, "elapsed": time.perf_counter() - started,
+                                         "seconds": {n: e.seconds for n, e in entrants.items()}})
+
     for rung in range(n_rungs):
+        if result.stopped_early:
+            break
+        if rung < len(result.rungs) and "kept" in result.rungs[rung]:
+            continue  # run and ranked before the interruption
         share = HALVING ** -(n_rungs - rung)
-        record = {"rung": rung, "share": round(share, 4), "results": []}
-        result.rungs.append(record)
+        if rung == len(result.rungs):
+            result.rungs.append({"rung": rung, "share": round(share, 4), "results": []})
+        record = result.rungs[rung]
         for name in alive:
+            if any(e["strategy"] == name for e in record["results"]):
+                continue  # its turn at this rung was over before the interruption
             if latest and time.perf_counter() - started >= result.budget_seconds:
                 result.stopped_early = True
                 break
@@ -176,11 +212,13 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
             entry = entrants[name].advance_to(share)
             record["results"].append(entry)
             latest[name] = (entry["val_accuracy"], -entry["val_loss"], -alive.index(name))
+            keep_race()
         if result.stopped_early:
             break
         ranked = _rank(alive, latest, entrants, advised, record)
         alive = [n for n in alive if n in ranked[:_keep(len(alive))]]  # survivors stay in cheap-first order
         record["kept"] = list(alive)
+        keep_race()
     # The last rung's leader; when the budget ran out, the leader among those scored so far.
     result.winner = _rank([n for n in alive if n in latest], latest, entrants, advised, result.rungs[-1])[0]
     for name, entrant in entrants.items():
@@ -194,15 +232,15 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
     return result, winner.model, winner.history
 
 
-def resolve_auto(spec: RunSpec, task: TaskData, show_progress: bool = True) -> tuple[RunSpec, Race,
-                                                                                     tuple[TransferModel, History]]:
+def resolve_auto(spec: RunSpec, task: TaskData, show_progress: bool = True, checkpoints: Checkpoints | None = None
+                 ) -> tuple[RunSpec, Race, tuple[TransferModel, History]]:
     """fit's --strategy auto on the task fit loaded: advise on its training split, race the candidates; the
     winner's spec, the race, and the winner's model and history, trained to the end of its plan."""
     advice = advise_examples(task.train, spec.backbone, None, resolve_precision(spec.train.precision),
                              spec.train.seed, show_progress)
     engine.progress.console.print(f"auto: {advice.reason}", highlight=False)
     result, model, history = race(task, spec, candidates_for(advice.strategy, advice.alternatives), advice.to_dict(),
-                                  show_progress)
+                                  show_progress, checkpoints)
     engine.progress.console.print(f"auto chose {result.winner}: {result.reason}", highlight=False)
     resolved = spec.model_copy(deep=True)
     resolved.strategy.name, resolved.strategy.budget = result.winner, None
@@ -228,17 +266,6 @@ def describe_auto(spec: RunSpec) -> str:
     k = early_freeze(n_groups).split(":")[1]
     lines.append(f"  (freeze:K uses K = {k}, the early quarter of {n_groups} layer groups)")
     return "\n".join(lines)
-
-
-def _capture_random() -> tuple:
-    """The global random streams training draws from (dropout, augmentation); the loaders shuffle with their own."""
-    return torch.get_rng_state(), np.random.get_state(), random.getstate()
-
-
-def _restore_random(state: tuple) -> None:
-    torch.set_rng_state(state[0])
-    np.random.set_state(state[1])
-    random.setstate(state[2])
 
 
 def _cost(plan, n_groups: int) -> float:

@@ -19,6 +19,7 @@ from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, TensorDataset
 from transformers import get_cosine_schedule_with_warmup
 
+from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..config import TrainSpec
 from ..data import Examples, TaskData
 from ..errors import HeadstartError
@@ -63,33 +64,40 @@ class _RawInputs(torch.utils.data.Dataset):
 
 
 def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
-        show_progress: bool = True, callbacks: Sequence[Callback] = ()) -> History:
+        show_progress: bool = True, callbacks: Sequence[Callback] = (),
+        checkpoints: Checkpoints | None = None) -> History:
     """Train `model` in place by the plan; returns the per-epoch history. The best weights are kept."""
     history = None
-    for _, history in steps(model, data, plan, spec, precision, show_progress, callbacks):
+    for _, history in steps(model, data, plan, spec, precision, show_progress, callbacks, checkpoints):
         pass
     return history
 
 
 def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
-          show_progress: bool = True, callbacks: Sequence[Callback] = ()) -> Iterator[tuple[int, History]]:
+          show_progress: bool = True, callbacks: Sequence[Callback] = (),
+          checkpoints: Checkpoints | None = None) -> Iterator[tuple[int, History]]:
     """`run`, one epoch at a time: yields (phase number, history so far) after every epoch, and the final
     history once the best weights are restored. A caller may stop early (auto races candidates this way).
-    `callbacks` hang off the loop's events after the built-in ones (see events.py)."""
+    `callbacks` hang off the loop's events after the built-in ones (see events.py). With `checkpoints`, every
+    epoch ends in a checkpoint there, and a run that finds one continues from it: the same steps, the same
+    weights (in fp32, bit for bit) as if it had never stopped."""
     set_seed(spec.seed)
     check_fits(plan, len(model.backbone.layer_groups()))  # the one check; --dry-run and pretrain call it early
     if plan.init == "random":
         model.backbone.randomize()
+    saved = checkpoints.latest() if checkpoints is not None else None
     accelerator = Accelerator()
-    started = time.perf_counter()
+    started = time.perf_counter() - (saved["seconds"] if saved else 0.0)
     state = State(model, data, History(), data.targets(data.val))
     hooks = [*default_callbacks(spec.patience, check_loss), *callbacks]
     fire = lambda event: [getattr(hook, event)(state) for hook in hooks]  # noqa: E731
     for number, phase in enumerate(plan.phases):
+        if saved is not None and number < saved["phase"]:
+            continue  # done before the checkpoint
         model.backbone.set_trainable(phase.train_from, phase.update_bn_stats)
         if model.backbone.trainable_from is None:
             state.history.cached_phases.append(phase.name)
-        net, loader, state.val_logits = _phase_inputs(model, data, spec, precision, number, show_progress)
+        net, loader, shuffle, state.val_logits = _phase_inputs(model, data, spec, precision, number, show_progress)
         optimizer = torch.optim.AdamW(_param_groups(model, phase), weight_decay=spec.weight_decay)
         # A few-shot set is a batch or two per epoch: each epoch passes over it `passes` times so that the
         # phase gets min_steps updates; validation and patience still count the plan's epochs.
@@ -98,8 +106,15 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(phase.warmup * total), total)
         net, optimizer, loader = accelerator.prepare(net, optimizer, loader)
         state.phase, state.number = phase, number
-        fire("on_phase_start")
-        for _ in range(phase.epochs):
+        first = 0
+        if saved is not None and number == saved["phase"]:  # where the checkpoint left off, in this phase
+            first = _restore(saved, state, hooks, optimizer, scheduler, shuffle)
+            saved = None
+        else:
+            fire("on_phase_start")
+        for epoch in range(first, phase.epochs):
+            if state.stop:
+                break  # stopped early just before the checkpoint
             state.epoch_started, losses = time.perf_counter(), []
             model.train()
             where = f"{phase.name} phase, epoch {len(state.history.records)}"
@@ -119,6 +134,12 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
                         advance(1)
             state.train_loss = float(np.mean(losses))
             fire("on_epoch_end")
+            if checkpoints is not None:
+                checkpoints.save({
+                    "phase": number, "epochs_done": epoch + 1, "stop": state.stop, "seconds": time.perf_counter() - started,
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "shuffle": shuffle.get_state(), "random": capture_random(), "history": state.history.state_dict(),
+                    "callbacks": [hook.state_dict() for hook in hooks]})
             yield number, state.history
             if state.stop:
                 break
@@ -130,10 +151,24 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     yield len(plan.phases), state.history
 
 
+def _restore(saved: dict, state: State, hooks: list[Callback], optimizer, scheduler, shuffle) -> int:
+    """Put a checkpoint's state back into the loop (the phase it was in is set up); the epochs it had done."""
+    state.model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    shuffle.set_state(saved["shuffle"])
+    state.history = History.from_state(saved["history"])
+    for hook, hook_state in zip(hooks, saved["callbacks"]):
+        hook.load_state_dict(hook_state)
+    state.stop = saved["stop"]
+    restore_random(saved["random"])
+    return saved["epochs_done"]
+
+
 def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, number: int,
                   show_progress: bool):
-    """(module to train, training batches, validation logits()) for a phase: cached features when the backbone is
-    frozen."""
+    """(module to train, training batches, their shuffling generator, validation logits()) for a phase: cached
+    features when the backbone is frozen."""
     y_train = data.targets(data.train)
     shuffle = torch.Generator().manual_seed(spec.seed + number)
     if model.backbone.trainable_from is None:
@@ -142,10 +177,10 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
                     for name, ex in (("train", data.train), ("val", data.val))}
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
-        return model.feature_head(), loader, lambda: model.head_logits(features["val"])
+        return model.feature_head(), loader, shuffle, lambda: model.head_logits(features["val"])
     dataset = _RawInputs(data.train, y_train, model.backbone)
     loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate, generator=shuffle)
-    return model, loader, lambda: model.logits(data.val.inputs, EVAL_BATCH, precision)
+    return model, loader, shuffle, lambda: model.logits(data.val.inputs, EVAL_BATCH, precision)
 
 
 def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:

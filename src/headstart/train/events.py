@@ -10,7 +10,8 @@ The loop fires four events, always in this order of callbacks and events:
 The built-in callbacks, in order: Validation (scores the validation set, records the history), BestWeights
 (keeps the best epoch's weights, restores them at the end of each phase), EarlyStopping (stops a phase after
 `patience` epochs without a better one), TaskTuning (what the task decides on validation data, e.g. a multi-label
-threshold). Extra callbacks (regularisers, checkpoints) come after them and see the same state.
+threshold). Extra callbacks (regularisers) come after them and see the same state. After on_epoch_end the engine
+writes its checkpoint (when asked to), with every callback's state_dict(), and a resumed run loads them back.
 """
 
 from __future__ import annotations
@@ -59,6 +60,12 @@ class Callback:
     def on_phase_end(self, state: State) -> None: ...
 
     def on_fit_end(self, state: State) -> None: ...
+
+    def state_dict(self) -> dict:
+        """What the callback must remember across a checkpoint (tensors, numbers, lists, dicts); nothing by default."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 class Validation(Callback):
@@ -109,6 +116,12 @@ class BestWeights(Callback):
         if self.weights is not None:
             state.model.load_state_dict(self.weights)
 
+    def state_dict(self) -> dict:
+        return {"score": self.score, "loss": self.loss, "weights": self.weights}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.score, self.loss, self.weights = state["score"], state["loss"], state["weights"]
+
 
 class EarlyStopping(Callback):
     """End a phase after `patience` epochs in a row without a better validation score."""
@@ -122,6 +135,12 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, state: State) -> None:
         self.stale = 0 if state.improved else self.stale + 1
         state.stop = state.stop or self.stale >= self.patience
+
+    def state_dict(self) -> dict:
+        return {"stale": self.stale}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.stale = state["stale"]
 
 
 class TaskTuning(Callback):

@@ -31,3 +31,14 @@ class History:
 
     def learning_curve(self) -> list[float]:
         return [r.val_accuracy for r in self.records]
+
+    def state_dict(self) -> dict:
+        """Everything, for a checkpoint (see checkpoints.py)."""
+        return {"records": [r.to_dict() for r in self.records], "best_epoch": self.best_epoch,
+                "best_val_accuracy": self.best_val_accuracy, "seconds": self.seconds,
+                "cached_phases": list(self.cached_phases), "best_val_correct": self.best_val_correct}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "History":
+        return cls([EpochRecord(**r) for r in state["records"]], state["best_epoch"], state["best_val_accuracy"],
+                   state["seconds"], list(state["cached_phases"]), state["best_val_correct"])

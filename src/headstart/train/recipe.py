@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from accelerate.utils import set_seed
 
 from ..backbones import Backbone, load
+from ..checkpoints import Checkpoints
 from ..config import BackboneSpec, TrainSpec
 from ..data import TaskData
 from ..model import TransferModel
@@ -35,18 +36,21 @@ def new_model(backbone: BackboneSpec | Backbone, task: Task, seed: int) -> Trans
 
 def train_plan(backbone: BackboneSpec | Backbone, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
                show_progress: bool = True, feature_dropout: float = 0.0,
-               callbacks: Sequence[Callback] = ()) -> tuple[TransferModel, History]:
+               callbacks: Sequence[Callback] = (), checkpoints: Checkpoints | None = None
+               ) -> tuple[TransferModel, History]:
     """A new model trained by the plan (best weights kept). `feature_dropout` noises the features before the head
-    while training only (self-training's noisy student); the model returned predicts without it."""
+    while training only (self-training's noisy student); the model returned predicts without it. With
+    `checkpoints`, every epoch is checkpointed there and a checkpoint found there is resumed."""
     model = new_model(backbone, data.task, spec.seed)
     model.feature_dropout = feature_dropout
-    history = run(model, data, plan, spec, precision, show_progress, callbacks)
+    history = run(model, data, plan, spec, precision, show_progress, callbacks, checkpoints)
     model.feature_dropout = 0.0
     return model, history
 
 
 def plan_steps(backbone: BackboneSpec | Backbone, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
-               show_progress: bool = True) -> tuple[TransferModel, Iterator[tuple[int, History]]]:
+               show_progress: bool = True, checkpoints: Checkpoints | None = None
+               ) -> tuple[TransferModel, Iterator[tuple[int, History]]]:
     """`train_plan` one epoch at a time (auto pauses and resumes candidates): the model, and the engine's steps."""
     model = new_model(backbone, data.task, spec.seed)
-    return model, steps(model, data, plan, spec, precision, show_progress)
+    return model, steps(model, data, plan, spec, precision, show_progress, checkpoints=checkpoints)
