@@ -178,7 +178,7 @@ class Checkpoints:
         """Keep a finished piece of work (JSON, NaN allowed) under `key`."""
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.folder / f"{key}.json") as tmp:
-            tmp.write_text(json.dumps(result), encoding="utf-8")
+            tmp.write_text(json.dumps(result, default=lambda o: o.tolist()), encoding="utf-8")  # numpy values
         if _stop_requested:
             raise Interrupted
 
@@ -189,6 +189,10 @@ class Checkpoints:
             return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
         except ValueError:
             return None
+
+    def clear(self) -> None:
+        """Forget this folder's checkpoints (a finished piece of work was kept with `put` instead)."""
+        shutil.rmtree(self.folder, ignore_errors=True)
 
     def _numbers(self) -> list[int]:
         if not self.folder.is_dir():

@@ -179,16 +179,20 @@ def compare(
     batch_size: int = BATCH_SIZE,
     precision: Optional[str] = PRECISION,
     task: Optional[str] = TASK,
-    out: Path = typer.Option(Path("runs/compare"), "--out", help="Folder for report.html, summary.json and plots."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.html, summary.json and plots; "
+                                       "default runs/compare."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the comparison succeeded."),
+    resume: Optional[Path] = RESUME,
     quiet: bool = QUIET,
 ):
     """Prove the transfer: every strategy against scratch and a classical baseline, on the same splits."""
+    out, resuming = _resume(out, resume)
+    out = out or Path("runs/compare")
     summary = compare_strategies(
         train, test, backbone=backbone, strategies=strategies.split(",") if strategies else None, folds=folds,
         seeds=seeds, shots=shots, epochs=epochs, train_size=train_size, image_size=image_size,
         max_length=max_length, weights=weights, batch_size=batch_size, precision=precision, task=task, out=out,
-        overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]))
+        overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]), resume=resuming)
     score = summary["score"]
     key, second = score["key"], score["second"]
     table = Table(title=f"{backbone} on {train}")
@@ -223,6 +227,7 @@ def pretrain(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once pretraining succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a backbone folder's config.yaml; other "
                                           "options are ignored."),
+    resume: Optional[Path] = RESUME,
     quiet: bool = QUIET,
 ):
     """Pretrain a backbone on your own data (supervised, mlm or contrastive); reuse it as fit --backbone OUT."""
@@ -235,7 +240,8 @@ def pretrain(
                              image_size=image_size, max_length=max_length, weights=weights, mask_prob=mask_prob,
                              temperature=temperature, strategy=strategy, train_size=train_size, precision=precision,
                              seed=seed)
-    result = pretrain_from_spec(spec, out, overwrite, show_progress=not quiet)
+    out, resuming = _resume(out, resume)
+    result = pretrain_from_spec(spec, out, overwrite, show_progress=not quiet, resume=resuming)
     table = Table(title=f"{spec.backbone.name} / {spec.method} on {spec.data}", show_header=False)
     for key, value in result.summary.items():
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -274,11 +280,13 @@ def self_train(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a self-train run's config.yaml; other "
                                           "options are ignored."),
+    resume: Optional[Path] = RESUME,
     quiet: bool = QUIET,
 ):
     """Self-training: a teacher pseudo-labels UNLABELED, students learn from both; the best round is saved as a run."""
+    out, resuming = _resume(out, resume)
     if config is not None:
-        result = self_train_from_config(config, out, overwrite, show_progress=not quiet)
+        result = self_train_from_config(config, out, overwrite, show_progress=not quiet, resume=resuming)
     elif train is None or unlabeled is None or backbone is None or strategy is None:
         raise HeadstartError("self-train needs TRAIN, --unlabeled, --backbone NAME and --strategy NAME "
                              "(or --config config.yaml)")
@@ -288,7 +296,8 @@ def self_train(
                                 threshold=threshold, per_class_cap=per_class_cap, noise=noise, epochs=epochs, lr=lr,
                                 batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
                                 precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
-                                on_bad_image=on_bad_image, out=out, overwrite=overwrite, show_progress=not quiet)
+                                on_bad_image=on_bad_image, out=out, overwrite=overwrite, show_progress=not quiet,
+                                resume=resuming)
     spec = result.spec
     table = Table(title=f"{spec.backbone.name} / {spec.strategy.name}, self-training on {spec.data.train}")
     for column in ("round", "pseudo-labels", "their accuracy", "val accuracy", "test accuracy"):

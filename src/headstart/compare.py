@@ -22,6 +22,7 @@ from . import __version__, backbones
 from . import strategies as registry
 from . import train as engine
 from .baselines import BASELINE_NAME, fit_baseline, predict_baseline
+from .checkpoints import resumable
 from .config import RunSpec, TrainSpec
 from .data import Examples, TaskData, load_examples
 from .data.splits import check_classes, has_classes, evaluation_splits, few_shot, stratified_split, stratified_subset
@@ -59,9 +60,14 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             train_size: int | None = None, image_size: int | None = None, max_length: int = 128,
             weights: str | None = None, batch_size: int = 32, precision: str | None = None, task: str | None = None,
             out: str | Path = "runs/compare", overwrite: bool = False, show_progress: bool = True,
-            command: str | None = None) -> dict:
-    """Run every strategy and the baseline on the same splits; write summary.json and report.html."""
+            command: str | None = None, resume: bool = False) -> dict:
+    """Run every strategy and the baseline on the same splits; write summary.json and report.html. Every finished
+    fold x shot count x strategy is checkpointed beside `out`; `resume=True` continues an interrupted comparison."""
     out = Path(out)
+    given = {"train": train, "test": test, "backbone": backbone, "strategies": strategies, "folds": folds,
+             "seeds": seeds, "shots": shots, "epochs": epochs, "train_size": train_size, "image_size": image_size,
+             "max_length": max_length, "weights": weights, "batch_size": batch_size, "precision": precision,
+             "task": task}
     options = RunSpec.build({"data": {"train": train, "test": test, "train_size": train_size, "task": task},  # as fit
                              "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
                                           "max_length": max_length},
@@ -72,7 +78,8 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
         raise HeadstartError("give --folds K or --seeds N, not both")
     if seeds is not None and seeds < 1:
         raise HeadstartError(f"--seeds {seeds}: need at least 1 seeded split (3 or more for a firm verdict)")
-    with claim_out(out, overwrite, options.inputs()):  # before any work
+    with claim_out(out, overwrite, options.inputs()), \
+            resumable(out, "compare", given, resume, overwrite) as checkpoints:  # before any work
         seeds = 3 if folds is None and seeds is None else seeds
         shot_list = parse_shots(shots)
         precision = resolve_precision(precision)
@@ -102,10 +109,15 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
                 part = fit_part if k == ALL else few_shot(fit_part, k, seed=fold)
                 task = TaskData(part, val, held_out, kind, examples.modality)
                 for name in names:
-                    engine.progress.console.print(f"fold {fold + 1}/{len(splits)}, {k} per class: {name}",
-                                                  highlight=False)
-                    result = _run_strategy(pristine, task, plans[name], precision, batch_size, fold, external,
-                                           show_progress)
+                    unit = f"fold{fold}-{k}-{name}"
+                    result = checkpoints.get(unit)  # finished before an interruption
+                    if result is None:
+                        engine.progress.console.print(f"fold {fold + 1}/{len(splits)}, {k} per class: {name}",
+                                                      highlight=False)
+                        result = _run_strategy(pristine, task, plans[name], precision, batch_size, fold, external,
+                                               show_progress, checkpoints.child(unit))
+                        checkpoints.put(unit, result)
+                        checkpoints.child(unit).clear()
                     runs.setdefault(name, {}).setdefault(k, []).append(result)
                 runs.setdefault(BASELINE_NAME, {}).setdefault(k, []).append(_run_baseline(task, external, fold))
 
@@ -144,11 +156,12 @@ def _strategy_names(requested, n_groups: int) -> list[str]:
     return names
 
 
-def _run_strategy(pristine, task: TaskData, plan, precision, batch_size, fold, external, show_progress) -> dict:
+def _run_strategy(pristine, task: TaskData, plan, precision, batch_size, fold, external, show_progress,
+                  checkpoints) -> dict:
     t0 = time.perf_counter()
     model, history = engine.train_plan(copy.deepcopy(pristine), task, plan,
                                        TrainSpec(batch_size=batch_size, seed=fold, min_steps=MIN_STEPS), precision,
-                                       show_progress)
+                                       show_progress, checkpoints=checkpoints)
     result = _test(model, plan, task.test, precision, show_progress)
     if external is not None:
         result["external"] = _test(model, plan, external, precision, show_progress)

@@ -19,6 +19,7 @@ import numpy as np
 from accelerate.utils import set_seed
 
 from .. import __version__, backbones, strategies
+from ..checkpoints import resumable, resume_out
 from ..data import Examples, load_examples
 from ..data.splits import stratified_subset
 from ..errors import HeadstartError
@@ -50,7 +51,8 @@ def pretrain(data: str, *, method: str, backbone: str, epochs: int | None = None
              batch_size: int = 32, image_size: int | None = None, max_length: int = 128, weights: str | None = None,
              mask_prob: float = 0.15, temperature: float = 0.1, strategy: str | None = None,
              train_size: int | None = None, precision: str | None = None, seed: int = 0,
-             out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True) -> PretrainResult:
+             out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True,
+             resume: bool = False) -> PretrainResult:
     """Pretrain `backbone` on DATA by `method` and save it as a backbone folder that fit and compare reuse."""
     spec = pretrain_spec(data, method=method, backbone=backbone, epochs=epochs, lr=lr, batch_size=batch_size,
                          image_size=image_size, max_length=max_length, weights=weights, mask_prob=mask_prob,
@@ -60,10 +62,12 @@ def pretrain(data: str, *, method: str, backbone: str, epochs: int | None = None
 
 
 def pretrain_from_spec(spec: PretrainSpec, out: str | Path | None = None, overwrite: bool = False,
-                       show_progress: bool = True) -> PretrainResult:
-    """`pretrain` from a PretrainSpec (e.g. a backbone folder's config.yaml): the same spec gives the same backbone."""
-    out = Path(out) if out is not None else default_run_dir(spec.backbone.name, spec.method)
-    with claim_out(out, overwrite, [spec.data, *spec.backbone.inputs()]):  # before any work
+                       show_progress: bool = True, resume: bool = False) -> PretrainResult:
+    """`pretrain` from a PretrainSpec (e.g. a backbone folder's config.yaml): the same spec gives the same backbone.
+    Every epoch is checkpointed beside `out`; `resume=True` continues an interrupted run."""
+    out = resume_out(out, resume) or default_run_dir(spec.backbone.name, spec.method)
+    with claim_out(out, overwrite, [spec.data, *spec.backbone.inputs()]), \
+            resumable(out, "pretrain", spec.to_dict(), resume, overwrite) as checkpoints:  # before any work
         spec = _resolve(spec)
         run = METHODS.get(spec.method)
 
@@ -78,7 +82,7 @@ def pretrain_from_spec(spec: PretrainSpec, out: str | Path | None = None, overwr
         console.print(f"pretraining {spec.backbone.name} by {spec.method} on {len(examples)} examples of {spec.data}",
                       highlight=False)
         inherited_head = model.source_head
-        result: Pretrained = run(model, examples, spec.options(), show_progress)
+        result: Pretrained = run(model, examples, spec.options(), show_progress, checkpoints.child(spec.method))
         if result.backbone.source_head is inherited_head:
             result.backbone.source_head = None  # e.g. ImageNet's classifier: it read the features before they changed
 

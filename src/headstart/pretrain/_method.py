@@ -1,10 +1,11 @@
 """What every pretraining method shares: its options, what it returns, and the registry that finds it.
 
 A method is one file that registers a function
-    method(backbone, examples, options, show_progress) -> Pretrained
+    method(backbone, examples, options, show_progress, checkpoints) -> Pretrained
 which trains `backbone` in place on `examples` (labelled for supervised, inputs only otherwise) and
 returns it with one history row per epoch. The recipe in `pretrain/__init__.py` loads the data and the
-backbone, calls the method, and saves the backbone folder; methods never touch the disk.
+backbone, calls the method, and saves the backbone folder; methods never touch the disk themselves: they
+hand their state to `checkpoints` after every epoch and resume from its latest one (None: no checkpoints).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Callable, Optional
 
 from .._registry import Registry
 from ..backbones import Backbone
+from ..checkpoints import Checkpoints
 from ..data import Examples
 
 __all__ = ["PretrainOptions", "Pretrained", "METHODS"]
@@ -38,5 +40,6 @@ class Pretrained:
     summary: dict = field(default_factory=dict)          # the final figures, for metrics.json
 
 
-# name -> method(backbone, examples, options, show_progress) -> Pretrained
-METHODS: Registry[Callable[[Backbone, Examples, PretrainOptions, bool], Pretrained]] = Registry("pretraining method")
+# name -> method(backbone, examples, options, show_progress, checkpoints) -> Pretrained
+METHODS: Registry[Callable[[Backbone, Examples, PretrainOptions, bool, Optional[Checkpoints]], Pretrained]] = \
+    Registry("pretraining method")

@@ -18,6 +18,7 @@ from torch import nn
 from transformers import get_cosine_schedule_with_warmup
 
 from ..backbones import Backbone
+from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..data import Examples
 from ..data.augment import augment_images
 from ..errors import HeadstartError
@@ -67,7 +68,8 @@ def _batches(n: int, batch_size: int, generator: torch.Generator) -> list[np.nda
 
 
 @METHODS.register("contrastive")
-def contrastive(backbone: Backbone, examples: Examples, options: PretrainOptions, show_progress: bool) -> Pretrained:
+def contrastive(backbone: Backbone, examples: Examples, options: PretrainOptions, show_progress: bool,
+                checkpoints: Checkpoints | None = None) -> Pretrained:
     """Train every layer of `backbone` (BatchNorm statistics included) by NT-Xent on two views of each image."""
     if examples.modality != "image":
         raise HeadstartError(f"--method contrastive learns from images; {examples.source} holds {examples.modality}s")
@@ -85,7 +87,16 @@ def contrastive(backbone: Backbone, examples: Examples, options: PretrainOptions
     steps = epochs * len(_batches(len(examples), options.batch_size, torch.Generator()))
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(WARMUP * steps), steps)
     history, started = [], time.perf_counter()
-    for epoch in range(1, epochs + 1):
+    saved = checkpoints.latest() if checkpoints is not None else None
+    if saved is not None:  # where an interrupted run's last epoch left off
+        backbone.load_state_dict(saved["backbone"])
+        projector.load_state_dict(saved["projector"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        restore_random(saved["random"])
+        history, started = saved["history"], started - saved["seconds"]
+    for epoch in range(len(history) + 1, epochs + 1):
         t0, losses, accuracies = time.perf_counter(), [], []
         batches = _batches(len(examples), options.batch_size, generator)
         with progress_bar(f"contrastive epoch {epoch}/{epochs}", len(batches), show_progress) as advance:
@@ -105,6 +116,11 @@ def contrastive(backbone: Backbone, examples: Examples, options: PretrainOptions
                 advance(1)
         history.append({"epoch": epoch, "loss": float(np.mean(losses)), "positive_accuracy": float(np.mean(accuracies)),
                         "lr": scheduler.get_last_lr()[0], "seconds": round(time.perf_counter() - t0, 3)})
+        if checkpoints is not None:
+            checkpoints.save({"backbone": backbone.state_dict(), "projector": projector.state_dict(),
+                              "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                              "generator": generator.get_state(), "random": capture_random(), "history": history,
+                              "seconds": time.perf_counter() - started})
     backbone.set_trainable(None)
     backbone.eval()
     summary = {"epochs": epochs, "lr": lr, "temperature": options.temperature, "first_loss": history[0]["loss"],

@@ -10,6 +10,7 @@ encoder weights go back into the backbone, so its tokenizer and mean pooling sta
 from __future__ import annotations
 
 import math
+import os
 import time
 
 import numpy as np
@@ -22,6 +23,7 @@ from torch.utils.data import DataLoader
 from transformers import AutoModelForMaskedLM, DataCollatorForLanguageModeling, get_cosine_schedule_with_warmup
 
 from ..backbones import Backbone
+from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..data import Examples
 from ..errors import HeadstartError
 from ..model import autocast
@@ -139,7 +141,8 @@ def _optimizer(net: MaskedLM, lr: float) -> torch.optim.Optimizer:
 
 
 @METHODS.register("mlm")
-def mlm(backbone: Backbone, examples: Examples, options: PretrainOptions, show_progress: bool = True) -> Pretrained:
+def mlm(backbone: Backbone, examples: Examples, options: PretrainOptions, show_progress: bool = True,
+        checkpoints: Checkpoints | None = None) -> Pretrained:
     """Masked-LM pretraining of a text backbone on `examples` (labels ignored); its encoder is updated in place."""
     if not 0.0 < options.mask_prob < 1.0:
         raise HeadstartError(f"--mask-prob {options.mask_prob}: the share of masked tokens must be between 0 and 1 "
@@ -153,17 +156,22 @@ def mlm(backbone: Backbone, examples: Examples, options: PretrainOptions, show_p
     val_collate = mask_collator(tokenizer, options.mask_prob, options.seed + 1)
     val_items = _tokenize(tokenizer, val_texts, max_length)
     val_batches = [val_collate(val_items[i:i + EVAL_BATCH]) for i in range(0, len(val_items), EVAL_BATCH)]
+    masking, shuffle = mask_collator(tokenizer, options.mask_prob, options.seed), torch.Generator()
     loader = DataLoader(_tokenize(tokenizer, train_texts, max_length), options.batch_size, shuffle=True,
-                        collate_fn=mask_collator(tokenizer, options.mask_prob, options.seed),
-                        generator=torch.Generator().manual_seed(options.seed))
+                        collate_fn=masking, generator=shuffle.manual_seed(options.seed))
     optimizer = _optimizer(net, lr)
     steps = epochs * len(loader)
     scheduler = get_cosine_schedule_with_warmup(optimizer, int(WARMUP * steps), steps)
     accelerator = Accelerator()
     trained, optimizer, loader = accelerator.prepare(net, optimizer, loader)
-    before = _validate(net, val_batches, options.precision)
-    history = [{"epoch": 0, **before}]  # the fresh head on the starting encoder: the floor to improve on
-    for epoch in range(1, epochs + 1):
+    saved = checkpoints.latest() if checkpoints is not None else None
+    if saved is None:
+        before = _validate(net, val_batches, options.precision)
+        history = [{"epoch": 0, **before}]  # the fresh head on the starting encoder: the floor to improve on
+    else:  # where an interrupted run's last epoch left off
+        history, before = saved["history"], saved["history"][0]
+        _restore(saved, net, optimizer, scheduler, shuffle, masking)
+    for epoch in range(len(history), epochs + 1):
         t0, losses = time.perf_counter(), []
         trained.train()
         with progress_bar(f"mlm epoch {epoch}/{epochs}", len(loader), show_progress) as advance:
@@ -181,12 +189,30 @@ def mlm(backbone: Backbone, examples: Examples, options: PretrainOptions, show_p
                 advance(1)
         row = {"epoch": epoch, "loss": float(np.mean(losses)), **_validate(net, val_batches, options.precision)}
         history.append({**row, "seconds": round(time.perf_counter() - t0, 2)})
+        if checkpoints is not None:
+            checkpoints.save({"net": net.state_dict(), "optimizer": optimizer.state_dict(),
+                              "scheduler": scheduler.state_dict(), "shuffle": shuffle.get_state(),
+                              "masking": None if masking.generator is None else masking.generator.get_state(),
+                              "random": capture_random(), "history": history})
     _copy_back(net, backbone)
     summary = {"method": "mlm", "epochs": epochs, "lr": lr, "mask_prob": options.mask_prob,
                "train_texts": len(train_texts), "val_texts": len(val_texts),
                "val_accuracy_before": before["val_accuracy"], "val_perplexity_before": before["val_perplexity"],
                "val_accuracy": history[-1]["val_accuracy"], "val_perplexity": history[-1]["val_perplexity"]}
     return Pretrained(backbone, history, summary)
+
+
+def _restore(saved: dict, net: MaskedLM, optimizer, scheduler, shuffle: torch.Generator,
+             masking: DataCollatorForLanguageModeling) -> None:
+    net.load_state_dict(saved["net"])
+    optimizer.load_state_dict(saved["optimizer"])
+    scheduler.load_state_dict(saved["scheduler"])
+    shuffle.set_state(saved["shuffle"])
+    if saved["masking"] is not None:  # the collator's own masking stream, as transformers makes it on first use
+        masking.generator = masking.get_generator(masking.seed, "pt")
+        masking._generator_pid = os.getpid()
+        masking.generator.set_state(saved["masking"])
+    restore_random(saved["random"])
 
 
 def _copy_back(net: MaskedLM, backbone: Backbone) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from .. import strategies
 from .. import train as engine
 from ..backbones import Backbone, SourceHead
+from ..checkpoints import Checkpoints
 from ..config import TrainSpec
 from ..data import Examples, TaskData
 from ..data.splits import check_classes, require_classes, stratified_split
@@ -26,7 +27,8 @@ VAL_FRACTION = 0.1  # of the source data, kept aside for early stopping and the 
 
 
 @METHODS.register("supervised")
-def supervised(backbone: Backbone, examples: Examples, options: PretrainOptions, show_progress: bool) -> Pretrained:
+def supervised(backbone: Backbone, examples: Examples, options: PretrainOptions, show_progress: bool,
+               checkpoints: Checkpoints | None = None) -> Pretrained:
     """Backbone + new head trained by `options.strategy` on a stratified train/val split of the source set."""
     if examples.labels is None:
         raise HeadstartError(f"{examples.source} has no labels; --method supervised needs labelled data "
@@ -41,7 +43,8 @@ def supervised(backbone: Backbone, examples: Examples, options: PretrainOptions,
     plan = strategies.plan(options.strategy, options.epochs, options.lr)
     engine.progress.console.print(plan.describe(len(backbone.layer_groups())), highlight=False)
     spec = TrainSpec(batch_size=options.batch_size, precision=options.precision, seed=options.seed)
-    model, history = engine.train_plan(backbone, task, plan, spec, options.precision, show_progress)
+    model, history = engine.train_plan(backbone, task, plan, spec, options.precision, show_progress,
+                                       checkpoints=checkpoints)
 
     backbone.source_head = SourceHead(classes, model.head.weight.detach().clone(), model.head.bias.detach().clone())
     rows = [{"epoch": r.epoch, "phase": r.phase, "loss": r.train_loss, "val_accuracy": r.val_accuracy,

@@ -25,7 +25,6 @@ import time
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
-import torch
 
 from .. import backbones, strategies
 from .. import train as engine

@@ -28,6 +28,7 @@ from .. import __version__, backbones, strategies
 from .. import train as engine
 from ..api import run_spec
 from ..predictions import check_words, predict_examples, write_predictions
+from ..checkpoints import Checkpoints, resumable, resume_out
 from ..config import RunSpec
 from ..data import Examples, TaskData, load_examples, load_task
 from ..data.augment import augment_images
@@ -80,7 +81,8 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
                epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
                max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
                min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
-               out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True) -> SelfTrainResult:
+               out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True,
+               resume: bool = False) -> SelfTrainResult:
     """Train a teacher on TRAIN, pseudo-label UNLABELED, train students on both; save the best round as a run."""
     options = SelfTrainSpec.build({"unlabeled": str(unlabeled), "rounds": rounds, "selection": selection,
                                    "class_shares": class_shares, "curriculum_step": curriculum_step,
@@ -88,26 +90,29 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
                     min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image)
-    return self_train_from_spec(spec, options, out, overwrite, show_progress)
+    return self_train_from_spec(spec, options, out, overwrite, show_progress, resume)
 
 
 def self_train_from_config(config: str | Path, out: str | Path | None = None, overwrite: bool = False,
-                           show_progress: bool = True) -> SelfTrainResult:
+                           show_progress: bool = True, resume: bool = False) -> SelfTrainResult:
     """Rerun a self-training run from its config.yaml: the same data, options and seed, so the same rounds."""
     options = SelfTrainSpec.from_yaml(config)  # first: a config.yaml of another command fails naming self-train
-    return self_train_from_spec(RunSpec.from_yaml(config), options, out, overwrite, show_progress)
+    return self_train_from_spec(RunSpec.from_yaml(config), options, out, overwrite, show_progress, resume)
 
 
 def self_train_from_spec(spec: RunSpec, options: SelfTrainSpec, out: str | Path | None = None,
-                         overwrite: bool = False, show_progress: bool = True) -> SelfTrainResult:
-    """self_train on validated specs (what the API's keywords and a saved config.yaml both become)."""
-    out = Path(out) if out is not None else default_run_dir(spec.backbone.name, f"self-train-{spec.strategy.name}")
-    with claim_out(out, overwrite, [*spec.inputs(), options.unlabeled]):  # before any work
-        return _self_train(spec, options, out, overwrite, show_progress)
+                         overwrite: bool = False, show_progress: bool = True, resume: bool = False) -> SelfTrainResult:
+    """self_train on validated specs (what the API's keywords and a saved config.yaml both become). Every round
+    (and every epoch in it) is checkpointed beside `out`; `resume=True` continues an interrupted run."""
+    out = resume_out(out, resume) or default_run_dir(spec.backbone.name, f"self-train-{spec.strategy.name}")
+    with claim_out(out, overwrite, [*spec.inputs(), options.unlabeled]), \
+            resumable(out, "self-train", {"run": spec.to_dict(), "self_training": options.model_dump(mode="json")},
+                      resume, overwrite) as checkpoints:  # before any work
+        return _self_train(spec, options, out, overwrite, show_progress, checkpoints)
 
 
 def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: bool,
-                show_progress: bool) -> SelfTrainResult:
+                show_progress: bool, checkpoints: Checkpoints) -> SelfTrainResult:
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)
@@ -131,14 +136,23 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
 
     # 2. The teacher learns from the labelled data alone.
     t0 = time.perf_counter()
-    teacher = _student(pristine, data, plan, spec, 0.0, show_progress)
     task = data.task
-    best = _evaluate(0, teacher, data, [], None, spec, show_progress, t0)
+    best = _kept_round(checkpoints, 0, data, spec, show_progress) or \
+        _evaluate(0, _student(pristine, data, plan, spec, 0.0, show_progress, checkpoints.child("round-0")), data, [],
+                  None, spec, show_progress, t0, checkpoints)
     records, stopped = [best.record], f"ran all {options.rounds} round(s)"
     labelled_groups = task.pseudo_scores(task.evidence(data.train.labels)).argmax(1)  # the classes, for classes
     labelled_shares = np.bincount(labelled_groups, minlength=task.out_dim()) / len(data.train)
     for number in range(1, options.rounds + 1):
         t0 = time.perf_counter()
+        result = _kept_round(checkpoints, number, data, spec, show_progress)  # finished before an interruption
+        if result is not None:
+            records.append(result.record)
+            if not _better(result.record, best.record):
+                stopped = _dropped(number, best, task)
+                break
+            best = result
+            continue
         # 3. The teacher labels the pool; only the pseudo-labels it is most sure of are kept.
         outputs = _outputs(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
         teacher_task = best.model.task  # as tuned on validation (a multi-label threshold)
@@ -156,14 +170,14 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
             if data.modality == "image":
                 student_train = _join(student_train, _augmented(student_train, spec.train.seed + number))
         student_data = replace(data, train=student_train)
-        student = _student(pristine, student_data, plan, spec, dropout, show_progress)
+        student = _student(pristine, student_data, plan, spec, dropout, show_progress,
+                           checkpoints.child(f"round-{number}"))
         # 5. Evaluate; the student teaches the next round unless its validation accuracy dropped.
         result = _evaluate(number, student, student_data, pseudo.labels,
-                           pseudo_label_accuracy(chosen, pseudo.labels, truth), spec, show_progress, t0)
+                           pseudo_label_accuracy(chosen, pseudo.labels, truth), spec, show_progress, t0, checkpoints)
         records.append(result.record)
         if not _better(result.record, best.record):
-            stopped = (f"round {number}: validation {task.score_name} dropped below round {best.number}'s; "
-                       f"kept round {best.number}")
+            stopped = _dropped(number, best, task)
             break
         best = result
 
@@ -212,12 +226,28 @@ def _noise_note(modality: str) -> str:
     return f"noise on: the students train with dropout {NOISE_DROPOUT} on the features before the head{extra}"
 
 
-def _student(pristine, data: TaskData, plan, spec: RunSpec, dropout: float, show_progress: bool
-             ) -> tuple[TransferModel, History]:
+def _dropped(number: int, best: _Round, task) -> str:
+    return (f"round {number}: validation {task.score_name} dropped below round {best.number}'s; "
+            f"kept round {best.number}")
+
+
+def _student(pristine, data: TaskData, plan, spec: RunSpec, dropout: float, show_progress: bool,
+             checkpoints: Checkpoints) -> tuple[TransferModel, History]:
     """A new head on a fresh copy of the pretrained backbone, trained by the plan through the engine."""
     # every student starts from the same head initialisation; dropout is for training only
     return engine.train_plan(copy.deepcopy(pristine), data, plan, spec.train, spec.train.precision, show_progress,
-                             feature_dropout=dropout)
+                             feature_dropout=dropout, checkpoints=checkpoints)
+
+
+def _kept_round(checkpoints: Checkpoints, number: int, data: TaskData, spec: RunSpec,
+                show_progress: bool) -> _Round | None:
+    """A round finished before an interruption (its model, history and record), or None."""
+    saved = checkpoints.get(f"round-{number}")
+    if saved is None:
+        return None
+    model = TransferModel.load(checkpoints.folder / f"round-{number}.model")
+    predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
+    return _Round(number, model, History.from_state(saved["history"]), saved["record"], predictions)
 
 
 @torch.no_grad()
@@ -231,9 +261,10 @@ def _outputs(model: TransferModel, inputs: list, frozen: bool, precision: str, s
 
 
 def _evaluate(number: int, trained: tuple[TransferModel, History], data: TaskData, pseudo: list, pseudo_accuracy,
-              spec: RunSpec, show_progress: bool, t0: float) -> _Round:
+              spec: RunSpec, show_progress: bool, t0: float, checkpoints: Checkpoints) -> _Round:
     """The validation score and loss of the kept epoch (to choose: what early stopping chose it by), the test score
-    (to report), as one round. The task's score: accuracy for classes, micro-F1 for tag sets."""
+    (to report), as one round, kept in the checkpoints. The task's score: accuracy for classes, micro-F1 for tag
+    sets."""
     model, history = trained
     val = (history.best_val_accuracy, history.records[history.best_epoch].val_loss)
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
@@ -243,6 +274,9 @@ def _evaluate(number: int, trained: tuple[TransferModel, History], data: TaskDat
                           val, test_score, time.perf_counter() - t0)
     engine.progress.console.print(f"round {number}: {record['n_pseudo']} pseudo-labels, validation {task.score_name} "
                                   f"{val[0]:.3f}, test {task.score_name} {test_score:.3f}", highlight=False)
+    model.save(checkpoints.folder / f"round-{number}.model")  # checksummed; the record below marks it whole
+    checkpoints.put(f"round-{number}", {"record": record, "history": history.state_dict()})
+    checkpoints.child(f"round-{number}").clear()
     return _Round(number, model, history, record, predictions)
 
 

@@ -41,4 +41,5 @@ class History:
     @classmethod
     def from_state(cls, state: dict) -> "History":
         return cls([EpochRecord(**r) for r in state["records"]], state["best_epoch"], state["best_val_accuracy"],
-                   state["seconds"], list(state["cached_phases"]), state["best_val_correct"])
+                   state["seconds"], list(state["cached_phases"]),
+                   None if state["best_val_correct"] is None else np.asarray(state["best_val_correct"]))
