@@ -44,9 +44,9 @@ _FILE = re.compile(r"^(\d{6})\.safetensors$")
 _stop_requested = False
 
 
-class Interrupted(KeyboardInterrupt):
+class Interrupted(Exception):
     """A stop asked for by Ctrl-C (raised right after a checkpoint is written on the first one); its message says how
-    to resume."""
+    to resume. Not a KeyboardInterrupt, which the command line's framework would swallow into a bare exit code."""
 
 
 def request_stop(*_) -> None:
@@ -245,7 +245,7 @@ def resumable(out: Path, command: str, spec: dict, resume: bool, overwrite: bool
         if not _has_progress(folder):  # failed with a clear error before any checkpoint: nothing to resume
             shutil.rmtree(folder, ignore_errors=True)
         raise
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted):
         if not _has_progress(folder):
             shutil.rmtree(folder, ignore_errors=True)
             raise Interrupted("nothing was written (stopped before the first checkpoint)") from None

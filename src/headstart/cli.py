@@ -416,8 +416,9 @@ def main() -> None:
                       highlight=False, soft_wrap=True)
         sys.exit(130)
     except (KeyboardInterrupt, typer.Abort):
+        code = 130
+    if code == 130:  # typer turns a Ctrl-C outside the commands that checkpoint into this exit code
         console.print("[red]interrupted[/]; nothing was written")
-        sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
 
 
