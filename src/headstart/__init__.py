@@ -21,6 +21,7 @@ from .pretrain import PretrainResult, pretrain  # noqa: E402
 from .select import rank  # noqa: E402
 from .select import Advice, advise  # noqa: E402
 from .semi import SelfTrainResult, self_train, self_train_from_config  # noqa: E402
+from .train.cache_store import cache_info, clear_cache  # noqa: E402
 
 __all__ = ["fit", "fit_spec", "compare", "evaluate", "predict", "FitResult", "Prediction", "RunSpec", "HeadstartError",
-           "rank", "pretrain", "PretrainResult", "self_train", "self_train_from_config", "SelfTrainResult", "advise", "Advice", "__version__"]
+           "rank", "pretrain", "PretrainResult", "self_train", "self_train_from_config", "SelfTrainResult", "advise", "Advice", "cache_info", "clear_cache", "__version__"]

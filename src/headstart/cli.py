@@ -28,6 +28,7 @@ from .select.advise import ADVICE_FILE
 from .select.advise import advise as advise_api
 from .select.auto import AUTO_FILE
 from .tasks import TASKS
+from .train import cache_store
 from .train.progress import console
 
 try:  # typer >= 0.26 vendors click; its usage errors derive from TyperException
@@ -385,6 +386,37 @@ def advise(
     typer.echo(advice.reason)
     if out is not None:
         typer.echo(f"written to {out / ADVICE_FILE}")
+
+
+cache_app = typer.Typer(no_args_is_help=True, help="The feature cache on disk: what it holds, and emptying it.")
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("info")
+def cache_info():
+    """Where the feature cache is, its entries and size against HEADSTART_CACHE_MAX, its oldest and newest use."""
+    info = cache_store.cache_info()
+    table = Table(title="feature cache", show_header=False)
+    table.add_row("folder", info["folder"])
+    table.add_row("entries", str(info["entries"]))
+    table.add_row("size", f"{_size(info['bytes'])} of at most {_size(info['limit_bytes'])} (HEADSTART_CACHE_MAX)")
+    table.add_row("used", f"{info['oldest_use'] or '-'} .. {info['newest_use'] or '-'}")
+    Console().print(table)
+
+
+@cache_app.command("clear")
+def cache_clear():
+    """Remove every cached feature file (they are computed again when needed)."""
+    done = cache_store.clear_cache()
+    typer.echo(f"removed {done['removed']} cached feature file(s), {_size(done['bytes_freed'])}, from {done['folder']}")
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
 
 
 def _print_metrics(metrics: dict, title: str, extra: dict[str, str]) -> None:

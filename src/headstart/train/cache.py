@@ -3,14 +3,14 @@
 Features are keyed by content: the backbone (weights and preprocessing), the precision, and each
 example. In memory the key is per example, so any subset of already-embedded inputs (another fold's
 shots, another strategy) costs nothing; on disk, under $HEADSTART_CACHE (default
-~/.cache/headstart/features), each embedded input list is one safetensors file, for later processes.
+~/.cache/headstart/features), each embedded input list is one safetensors file, for later processes, the folder
+kept under $HEADSTART_CACHE_MAX by evicting the least recently used (cache_store.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from pathlib import Path
 
@@ -23,16 +23,13 @@ from ..backbones import Backbone
 from ..model import autocast, on_device
 from ..runs import atomic_path
 from ..tasks import is_words, rows_of
+from .cache_store import cache_dir, cache_limit, evict, touch
 from .progress import progress_bar
 
 __all__ = ["embed", "cache_dir", "clear_memory_cache", "content_digest"]
 
 # (backbone fingerprint, precision) -> example digest -> feature row
 _memory: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("HEADSTART_CACHE", Path.home() / ".cache" / "headstart")) / "features"
 
 
 def clear_memory_cache() -> None:
@@ -103,18 +100,24 @@ def _read(path: Path, n: int) -> torch.Tensor | None:
             expected = (f.metadata() or {}).get("sha256")
             features = f.get_tensor("features")
         intact = expected == _tensor_digest(features) and len(features) == n
+    except FileNotFoundError:  # evicted by another run between the check and the read: a miss
+        return None
     except Exception:  # safetensors raises several types for a damaged file
         intact = False
     if not intact:
         warnings.warn(f"the cached features {path.name} are damaged; computing them again", stacklevel=3)
         return None
+    touch(path)
     return features
 
 
 def _write(path: Path, features: torch.Tensor) -> None:
+    if cache_limit() == 0:
+        return  # HEADSTART_CACHE_MAX=0: no disk cache
     features = features.contiguous()
     try:
         with atomic_path(path) as tmp:
             save_file({"features": features}, str(tmp), metadata={"sha256": _tensor_digest(features)})
     except OSError:
-        pass  # a read-only or full disk only costs the disk cache
+        return  # a read-only or full disk only costs the disk cache
+    evict(keep=path)
