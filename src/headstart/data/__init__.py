@@ -8,7 +8,8 @@ from ..config import DataSpec
 from ..errors import HeadstartError
 from ..tasks import TASKS, ClassificationTask
 from ._types import Examples, Modality, TaskData
-from .readers import CONLL_SUFFIXES, LINES_SUFFIXES, TABLE_SUFFIXES, read_conll, read_image_folder, read_lines, read_table
+from .readers import (CONLL_SUFFIXES, LINES_SUFFIXES, TABLE_SUFFIXES, _shown, read_conll, read_image_folder, read_lines,
+                      read_table)
 from .splits import check_classes, has_classes, stratified_split, stratified_subset
 from .zoo import BUILTINS, load_builtin
 
@@ -19,19 +20,31 @@ def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip"
     """Open one data source; `labelled=False` reads inputs only (for predict). `kind` names the task whose labels
     to read (a table's column); without it the data says (a 'label' column, class folders: classification)."""
     if source.startswith("builtin:"):
+        if not source.isprintable():  # the registry's message would show it as it is, a newline and all
+            raise HeadstartError(f"{source!r} is not a built-in data set (built-in: {', '.join(BUILTINS.names())})")
         examples = load_builtin(source)
         if labelled and kind is not None and examples.kind != kind:
             raise HeadstartError(f"{source} is a {examples.kind} data set, not {kind}; drop --task or pick "
                                  "another data set")
         return examples
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise HeadstartError(f"data not found: {source}; give an image folder, a .csv/.jsonl file or builtin:NAME "
-                             f"(built-in: {', '.join(BUILTINS.names())})")
-    if path.is_dir():
+    if not source.strip():  # Path("") is the current folder
+        raise HeadstartError(f"the data path is empty ({source!r}); give an image folder, a .csv/.jsonl file or "
+                             "builtin:NAME")
+    try:
+        path = Path(source).expanduser()
+    except RuntimeError:  # ~name of no such user: a path that does not exist, as written
+        path = Path(source)
+    try:
+        exists, folder = path.exists(), path.is_dir()
+    except OSError as err:  # a name too long for the file system, a folder it may not look into, ...
+        raise HeadstartError(f"cannot open {_shown(source)} ({err.strerror or err}); check the path") from None
+    if not exists:
+        raise HeadstartError(f"data not found: {_shown(source)}; give an image folder, a .csv/.jsonl file or "
+                             f"builtin:NAME (built-in: {', '.join(BUILTINS.names())})")
+    if folder:
         if labelled and kind not in (None, ClassificationTask.kind):
-            raise HeadstartError(f"{source} is an image folder, whose labels are its class subfolders; --task {kind} "
-                                 "needs a .csv or .jsonl with its own column")
+            raise HeadstartError(f"{_shown(source)} is an image folder, whose labels are its class subfolders; "
+                                 f"--task {kind} needs a .csv or .jsonl with its own column")
         return read_image_folder(path, labelled, on_bad_image)
     if path.suffix.lower() in TABLE_SUFFIXES:
         return read_table(path, labelled, kind, on_bad_image)
@@ -39,11 +52,11 @@ def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip"
         return read_conll(path, labelled, kind)
     if path.suffix.lower() in LINES_SUFFIXES:
         if labelled:
-            raise HeadstartError(f"{source} is unlabelled text (one text per line); for a labelled task give a "
-                                 f".csv or .jsonl file with 'text' and 'label' columns")
+            raise HeadstartError(f"{_shown(source)} is unlabelled text (one text per line); for a labelled task give "
+                                 "a .csv or .jsonl file with 'text' and 'label' columns")
         return read_lines(path)
-    raise HeadstartError(f"{source}: unsupported file type '{path.suffix}'; use .csv, .jsonl, .txt (unlabelled), "
-                         f"a CoNLL file ({', '.join(sorted(CONLL_SUFFIXES))}) or an image folder")
+    raise HeadstartError(f"{_shown(source)}: unsupported file type {path.suffix!r}; use .csv, .jsonl, .txt "
+                         f"(unlabelled), a CoNLL file ({', '.join(sorted(CONLL_SUFFIXES))}) or an image folder")
 
 
 def load_task(spec: DataSpec, seed: int = 0) -> TaskData:

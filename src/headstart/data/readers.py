@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import re
+import sys
 import warnings
 from pathlib import Path
 
@@ -12,7 +15,7 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import HeadstartError
-from ..tasks import KINDS, TASKS, ClassificationTask, TokensTask, clean_labels, kind_of_columns
+from ..tasks import KINDS, TASKS, ClassificationTask, MultilabelTask, TokensTask, clean_labels, kind_of_columns
 from ._types import Examples
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -24,7 +27,13 @@ LINES_SUFFIXES = {".txt"}
 # Longer texts are cut to this many characters when read, in every format. A token covers at least one
 # character, so the model's input (at most --max-length <= 4,096 tokens) is the same; memory is not.
 MAX_TEXT_CHARS = 100_000
-# What Pillow raises for a file that is not an image it can decode (or a decompression bomb).
+
+
+class UndecodableImage(OSError):
+    """A damaged image file that Pillow fails on with an exception it does not mean for one (TypeError, ...)."""
+
+
+# What decoding raises for a file that is not an image it can decode (or a decompression bomb).
 UNDECODABLE = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError)
 
 
@@ -48,21 +57,22 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     needed = [source, column] if labelled else [source]
     missing = [c for c in needed if c not in columns]
     if missing:
+        shown = ", ".join(_shown(c, 40) for c in list(columns)[:20]) + (", ..." if len(columns) > 20 else "")
         raise HeadstartError(f"{path} has no {' or '.join(repr(c) for c in missing)} column (columns: "
-                             f"{', '.join(map(str, columns))}); rename the columns to '{source}' and '{column}'")
+                             f"{shown}); rename the columns to '{source}' and '{column}'")
     inputs, values = [], []
     for line, row in rows:
         given, value = row.get(source), row.get(column)
         no_input = given in (None, "") if source == "image" else given is None  # an empty text is a text
-        if no_input or (labelled and value in (None, "")):
+        if no_input or (labelled and (value is None or (isinstance(value, str) and not value.strip()))):
             raise HeadstartError(f"{path}, {'row' if csv_file else 'line'} {line}: empty '{source}' or "
                                  f"'{column}'; fill it in or remove the row")
         if source == "tokens":
             given = _words(given, path, line)
         elif isinstance(given, (list, dict)):
-            raise HeadstartError(f"{path}, line {line}: '{source}' is a JSON {type(given).__name__}, not one value")
+            raise HeadstartError(f"{path}, line {line}: '{source}' is a JSON {_json_type(given)}, not one value")
         inputs.append(given if source == "tokens" else str(given))
-        values.append(value)
+        values.append(_label_value(value, column, kind, path, line) if labelled else value)
     lines = [line for line, _ in rows]
     labels = task.read_labels(values, lines, str(path)) if labelled else None
     if labelled:
@@ -71,6 +81,39 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
         return _image_rows(path, inputs, labels, lines, kind, on_bad_image)
     texts = inputs if source == "tokens" else cut_long_texts(inputs, path, lines)
     return Examples(texts, [str(i) for i in range(len(inputs))], "text", labels, source=str(path), kind=kind)
+
+
+def _label_value(value, column: str, kind: str, path: Path, line: int):
+    """A label cell as the task reads it, with what would stop the task with a traceback refused here: a JSON
+    object (no kind reads one), an integer too large for a float (a regression target; kept as its digits,
+    which the task refuses as not finite) and a multilabel JSON-list cell Python cannot hold."""
+    if isinstance(value, dict):
+        raise HeadstartError(f"{path}, line {line}: '{column}' is a JSON object; give one value (or a JSON list of "
+                             "values for 'labels' and 'tags')")
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > sys.float_info.max:
+        return str(value)
+    if kind == MultilabelTask.kind and isinstance(value, str) and value.lstrip().startswith("["):
+        try:
+            return _loads(value)
+        except json.JSONDecodeError:
+            return value  # the task names it: 'starts like a JSON list but is not one'
+        except _TooBig as err:
+            raise HeadstartError(f"{path}, line {line}: '{column}' is a JSON list Python cannot read ({err}); "
+                                 "give a flat list of tags") from None
+    return value
+
+
+def _json_type(value) -> str:
+    return "list" if isinstance(value, list) else "object" if isinstance(value, dict) else type(value).__name__
+
+
+def _shown(value, limit: int | None = None) -> str:
+    """A name from the data as a message shows it: as it is if printable (cut to `limit` characters), else quoted
+    with escapes, so that a newline or a control character in a column or file name cannot break the line."""
+    text = str(value)
+    if limit is not None and len(text) > limit:
+        text = text[:limit] + "..."
+    return text if text.isprintable() else repr(text)
 
 
 def _words(given, path: Path, line: int) -> list[str]:
@@ -85,13 +128,9 @@ def read_conll(path: Path, labelled: bool, kind: str | None = None) -> Examples:
     token when unlabelled), a blank line between sentences; -DOCSTART- lines are skipped."""
     if labelled and kind not in (None, TokensTask.kind):
         raise HeadstartError(f"{path} is a CoNLL file (a tag per word), which is --task tokens, not {kind}")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        raise HeadstartError(f"{path} is not UTF-8 text; save it as UTF-8") from None
     sentences, tags, starts = [], [], []
     words, row_tags = [], []
-    for number, line in enumerate([*text.splitlines(), ""], start=1):
+    for number, line in enumerate([*_lines(read_text(path)), ""], start=1):
         fields = [f for f in re.split(r"[ \t]+", line.strip(" \t\r\n")) if f]  # not str.split: a word may hold U+00A0
         if fields and fields[0] == "-DOCSTART-":
             continue
@@ -125,14 +164,15 @@ def _image_rows(path: Path, names: list[str], labels: list | None, lines: list[i
             images.append(decode_image(path.parent / name))
         except UNDECODABLE:
             if on_bad_image == "error":
-                raise HeadstartError(f"{path}, line {line}: cannot decode image {name}; fix the path or pass "
-                                     "--on-bad-image skip") from None
+                raise HeadstartError(f"{path}, line {line}: cannot decode image {_shown(name, 200)}; fix the path or "
+                                     "pass --on-bad-image skip") from None
             bad.append(name)
             continue
         ids.append(name)
         kept.append(i)
     if bad:
-        warnings.warn(f"{path}: skipped {len(bad)} image(s) that cannot be decoded or found, e.g. {bad[0]}",
+        warnings.warn(f"{path}: skipped {len(bad)} image(s) that cannot be decoded or found, e.g. "
+                      f"{_shown(bad[0], 200)}",
                       stacklevel=3)
     if not images:
         raise HeadstartError(f"no image that {path} names could be decoded")
@@ -152,10 +192,7 @@ def cut_long_texts(texts: list[str], source: Path, lines: list[int]) -> list[str
 
 def read_lines(path: Path) -> Examples:
     """A .txt file: one unlabelled text per non-empty line (a corpus for masked-LM pretraining)."""
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise HeadstartError(f"{path} is not UTF-8 text; save it as UTF-8") from None
+    lines = _lines(read_text(path))
     kept = [(number, line.strip()) for number, line in enumerate(lines, start=1) if line.strip()]
     if not kept:
         raise HeadstartError(f"{path} holds no text; put one text per line")
@@ -165,22 +202,20 @@ def read_lines(path: Path) -> Examples:
 
 def _read_csv(path: Path) -> list[tuple[int, dict]]:
     """(line number, row) pairs; a field may be as long as a JSONL line may (long texts are cut afterwards)."""
+    text = read_text(path)
     limit = csv.field_size_limit(2**31 - 1)
-    try:  # utf-8-sig: a spreadsheet's byte-order mark is not part of the first column's name
-        with path.open(newline="", encoding="utf-8-sig") as f:
-            reader = csv.DictReader(f, strict=True)
-            _check_unique(reader.fieldnames or [], path, "header")
-            rows = []
-            for row in reader:
-                if None in row or any(v is None for v in row.values()):
-                    raise HeadstartError(f"{path}, line {reader.line_num}: expected {len(reader.fieldnames)} "
-                                         f"fields, got a different number; check the quoting of that line")
-                rows.append((reader.line_num, row))
-            return rows
+    try:
+        reader = csv.DictReader(io.StringIO(text, newline=""), strict=True)
+        _check_unique(reader.fieldnames or [], path, "header")
+        rows = []
+        for row in reader:
+            if None in row or any(v is None for v in row.values()):
+                raise HeadstartError(f"{path}, line {reader.line_num}: expected {len(reader.fieldnames)} "
+                                     f"fields, got a different number; check the quoting of that line")
+            rows.append((reader.line_num, row))
+        return rows
     except csv.Error as err:
         raise HeadstartError(f"{path} is not a valid CSV file ({err}); check its quoting") from None
-    except UnicodeDecodeError:
-        raise HeadstartError(f"{path} is not UTF-8 text; save it as UTF-8") from None
     finally:
         csv.field_size_limit(limit)
 
@@ -195,22 +230,81 @@ def _check_unique(names: list, path: Path, where: str) -> None:
 
 def _read_jsonl(path: Path) -> list[tuple[int, dict]]:
     rows = []
-    try:
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-    except UnicodeDecodeError:
-        raise HeadstartError(f"{path} is not UTF-8 text; save it as UTF-8") from None
-    for number, line in enumerate(lines, start=1):
+    keys: list[str] = []  # the outermost object's keys, repeats included (a dict keeps only the last value)
+
+    def remember(pairs):
+        keys[:] = [key for key, _ in pairs]  # objects close inside out: a line's outermost one comes last
+        return dict(pairs)
+
+    for number, line in enumerate(_lines(read_text(path)), start=1):
         if not line.strip():
             continue
         try:
-            pairs = json.loads(line, object_pairs_hook=list)
+            value = _loads(line, remember)
         except json.JSONDecodeError as err:
             raise HeadstartError(f"{path}, line {number}: not valid JSON ({err.msg}); one JSON object per line") from None
-        if not isinstance(pairs, list) or line.lstrip()[:1] != "{":
+        except _TooBig as err:
+            raise HeadstartError(f"{path}, line {number}: JSON that Python cannot read ({err}); one flat JSON "
+                                 "object per line") from None
+        if not isinstance(value, dict):
             raise HeadstartError(f"{path}, line {number}: expected a JSON object like {{\"text\": ..., \"label\": ...}}")
-        _check_unique([key for key, _ in pairs], path, f"object on line {number}")
-        rows.append((number, dict(pairs)))
+        _check_unique(keys, path, f"object on line {number}")
+        rows.append((number, value))
     return rows
+
+
+class _TooBig(ValueError):
+    """Valid JSON that Python cannot hold: an integer past its digit limit, or nesting past its recursion limit."""
+
+
+def _loads(text: str, object_pairs_hook=None):
+    """json.loads; valid JSON it cannot hold raises _TooBig (not a ValueError or RecursionError that names no line)."""
+    try:
+        return json.loads(text, object_pairs_hook=object_pairs_hook)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:  # int('1' * 5000): past sys.get_int_max_str_digits()
+        raise _TooBig(f"a number longer than {sys.get_int_max_str_digits():,} digits") from None
+    except RecursionError:
+        raise _TooBig("lists or objects nested too deeply") from None
+
+
+# A file that starts with one of these byte-order marks is read in its encoding (Excel's "Unicode text" is
+# UTF-16 with a mark); any other file must be UTF-8. UTF-32 before UTF-16: its little-endian mark starts the same.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def read_text(path: Path) -> str:
+    """A text file's contents: UTF-8 (a spreadsheet's byte-order mark is not part of the first line), or UTF-16 /
+    UTF-32 with a byte-order mark; anything else, or a file that cannot be read, stops with one line."""
+    try:
+        raw = path.read_bytes()
+    except OSError as err:
+        raise HeadstartError(f"cannot read {path} ({err.strerror or err}); check that it is a readable file") from None
+    encoding = next((name for bom, name in _BOMS if raw.startswith(bom)), "utf-8")
+    if encoding == "utf-8" and _looks_wide(raw[:4096]):
+        raise HeadstartError(f"{path} is not UTF-8 text: it holds NUL bytes, as UTF-16 text without a byte-order "
+                             "mark (or a binary file) does; save it as UTF-8")
+    try:
+        return raw.decode(encoding)
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].decode(encoding, errors="replace").count("\n") + 1
+        name = encoding.removesuffix("-sig").upper()
+        raise HeadstartError(f"{path} is not {name} text: line {line} holds bytes that are not {name}; save it as "
+                             "UTF-8") from None
+
+
+def _looks_wide(head: bytes) -> bool:
+    """Whether text is UTF-16 or UTF-32 without a byte-order mark: mostly ASCII, so at least every other byte is
+    NUL (UTF-8 text holds NUL bytes hardly ever, and never that many)."""
+    return len(head) >= 4 and max(head[0::2].count(0), head[1::2].count(0)) > len(head) // 4
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split where a file read in text mode splits them (\\n, \\r\\n, \\r), not at the other breaks that
+    str.splitlines knows (U+2028, U+0085, form feeds, ...), which JSON allows inside strings and texts hold."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
 
 
 # Larger images are reduced to this side when decoded (the largest --image-size), so that one huge photo
@@ -221,7 +315,17 @@ _SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 def decode_image(path: Path) -> np.ndarray:
     """An image file as an HxWx3 uint8 RGB array, at most MAX_IMAGE_SIDE on its longer side. 16-bit images are
-    scaled to 8 bits (not clipped); JPEGs are decoded at reduced scale directly."""
+    scaled to 8 bits (not clipped); JPEGs are decoded at reduced scale directly. A file it cannot decode raises
+    one of UNDECODABLE."""
+    try:
+        return _decode(path)
+    except (*UNDECODABLE, MemoryError):
+        raise
+    except Exception as err:  # Pillow's plugins fail on some damaged files with TypeError, struct.error, ...
+        raise UndecodableImage(f"{path}: {type(err).__name__}: {err}") from err
+
+
+def _decode(path: Path) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # reduced below; past 2x Pillow refuses
         with Image.open(path) as image:
@@ -253,13 +357,15 @@ def read_image_folder(root: Path, labelled: bool, on_bad_image: str = "skip") ->
             images.append(decode_image(path))
         except UNDECODABLE:
             if on_bad_image == "error":
-                raise HeadstartError(f"cannot decode image {path}; remove it or pass --on-bad-image skip") from None
+                raise HeadstartError(f"cannot decode image {_shown(path)}; remove it or pass --on-bad-image "
+                                     "skip") from None
             bad.append(path)
             continue
         ids.append(str(path.relative_to(root)))
         labels.append(label)
     if bad:
-        warnings.warn(f"skipped {len(bad)} image(s) that cannot be decoded in {root}, e.g. {bad[0].name}", stacklevel=2)
+        warnings.warn(f"skipped {len(bad)} image(s) that cannot be decoded in {root}, e.g. {_shown(bad[0].name)}",
+                      stacklevel=2)
     if not images:
         raise HeadstartError(f"no image in {root} could be decoded")
     if labelled:
