@@ -213,7 +213,8 @@ def _first_difference(saved, given, path: str = "") -> str | None:
 @contextmanager
 def resumable(out: Path, command: str, spec: dict, resume: bool, overwrite: bool) -> Iterator[Checkpoints]:
     """The checkpoints of a run into `out` (call it with --out claimed): reopened and checked for --resume, made
-    afresh otherwise; removed once the block succeeds. An unfinished run's checkpoints are never silently lost."""
+    afresh otherwise; removed once the block succeeds or fails with a clear error, kept when it is killed or
+    interrupted. An unfinished run's checkpoints are never silently lost."""
     folder = resume_folder(out)
     saved_file = folder / COMMAND_FILE
     if resume:
@@ -241,9 +242,8 @@ def resumable(out: Path, command: str, spec: dict, resume: bool, overwrite: bool
     try:
         with graceful_interrupts():
             yield Checkpoints(folder)
-    except HeadstartError:
-        if not _has_progress(folder):  # failed with a clear error before any checkpoint: nothing to resume
-            shutil.rmtree(folder, ignore_errors=True)
+    except HeadstartError:  # a clear error (bad data, a diverged loss, a full disk): resuming would meet it again
+        shutil.rmtree(folder, ignore_errors=True)
         raise
     except (KeyboardInterrupt, Interrupted):
         if not _has_progress(folder):

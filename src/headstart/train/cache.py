@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save_file  # the big-endian fallback
 
 from ..backbones import Backbone
 from ..model import autocast, on_device
@@ -50,15 +51,18 @@ def content_digest(x) -> str:
 def _compute(backbone: Backbone, inputs: list, batch_size: int, precision: str, show: bool) -> torch.Tensor:
     was_training = backbone.training
     backbone.eval()
-    chunks = []
+    # Filled batch by batch: the features are held once, never as a list of batches and their concatenation.
+    features, row = torch.empty(sum(rows_of(x) for x in inputs), backbone.dim), 0
     with progress_bar(f"embedding {len(inputs)} examples", len(inputs), show) as advance:
         for start in range(0, len(inputs), batch_size):
             some = inputs[start:start + batch_size]
             with autocast(precision):
-                chunks.append(backbone(on_device(backbone.preprocess(some), backbone)).float().cpu())
+                batch = backbone(on_device(backbone.preprocess(some), backbone))
+            features[row:row + len(batch)] = batch.float().cpu()
+            row += len(batch)
             advance(len(some))
     backbone.train(was_training)
-    return torch.cat(chunks) if chunks else torch.zeros(0, backbone.dim)
+    return features
 
 
 def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str = "fp32",
@@ -75,11 +79,14 @@ def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str
         features = _read(path, sum(rows_of(x) for x in inputs))
         if features is None:
             todo = [inputs[i] for i in missing]
-            features = _compute(backbone, todo, batch_size, precision, show_progress)
-            rows.update(zip((digests[i] for i in missing), _per_input(features, todo)))
-            _write(path, torch.cat([rows[d] for d in digests]))
+            computed = _compute(backbone, todo, batch_size, precision, show_progress)
+            rows.update(zip((digests[i] for i in missing), _per_input(computed, todo)))
+            # Nothing was cached (the usual case): the computed rows are the answer, in order; no second copy.
+            features = computed if len(todo) == len(inputs) else torch.cat([rows[d] for d in digests])
+            _write(path, features)
         else:
             rows.update(zip(digests, _per_input(features, inputs)))
+        return features
     return torch.cat([rows[d] for d in digests]) if inputs else torch.zeros(0, backbone.dim)
 
 
@@ -88,7 +95,7 @@ def _per_input(features: torch.Tensor, inputs: list) -> tuple[torch.Tensor, ...]
 
 
 def _tensor_digest(features: torch.Tensor) -> str:
-    return hashlib.sha256(features.contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()).hexdigest()
+    return hashlib.sha256(features.contiguous().reshape(-1).view(torch.uint8).numpy().data).hexdigest()  # no copy
 
 
 def _read(path: Path, n: int) -> torch.Tensor | None:
@@ -117,7 +124,24 @@ def _write(path: Path, features: torch.Tensor) -> None:
     features = features.contiguous()
     try:
         with atomic_path(path) as tmp:
-            save_file({"features": features}, str(tmp), metadata={"sha256": _tensor_digest(features)})
+            _save_streamed(tmp, features, {"sha256": _tensor_digest(features)})
     except OSError:
         return  # a read-only or full disk only costs the disk cache
     evict(keep=path)
+
+
+def _save_streamed(path: Path, features: torch.Tensor, metadata: dict) -> None:
+    """One float32 tensor 'features' as a safetensors file, written straight from its memory: safetensors'
+    save_file builds the whole file as bytes first, which doubles the peak memory of a large cache entry. The
+    format: an 8-byte little-endian header length, the JSON header, the raw little-endian data."""
+    if sys.byteorder != "little":  # the raw bytes would be in the wrong order
+        save_file({"features": features}, str(path), metadata=metadata)
+        return
+    data = features.contiguous().reshape(-1).view(torch.uint8).numpy()
+    header = json.dumps({"__metadata__": metadata, "features": {
+        "dtype": "F32", "shape": list(features.shape), "data_offsets": [0, len(data)]}}).encode()
+    header += b" " * (-len(header) % 8)  # the data starts 8-byte aligned, as safetensors writes it
+    with open(path, "wb") as f:
+        f.write(len(header).to_bytes(8, "little"))
+        f.write(header)
+        f.write(data.data)
