@@ -1,15 +1,16 @@
 """Checkpoints: what a long command has done so far, kept beside its --out so that a kill costs one epoch at most.
 
-    with resumable(out, "fit", spec.to_dict(), resume) as checkpoints:   # .OUT.resume/ beside --out
+    with resumable(out, "fit", spec.to_dict(), resume, overwrite) as checkpoints:   # .OUT.resume/ beside --out
         ...engine.run(..., checkpoints=checkpoints.child("train"))       # one file per epoch, the last two kept
     # the block succeeded: the run is in place, the checkpoints are gone
 
 A checkpoint is one safetensors file: every tensor of a nested state (weights, optimiser moments, random
 streams) under its path, and the rest as JSON in the file's metadata, so nothing is ever unpickled. Files
 are written atomically and numbered; the newest whole one is read back. Finished pieces of work (compare's
-folds, self-training's rounds) are kept as `done` entries. `--resume OUT` reopens the folder, refuses a
-changed command or spec (naming the field) and continues; a run started afresh into an --out that has one
-is refused unless --overwrite, so a checkpoint is never lost by accident.
+folds, self-training's rounds, auto's race) are kept as JSON by `put`. `--resume OUT` reopens the folder,
+refuses a changed command or spec (naming the field) and continues; a run started afresh into an --out that
+has one is refused unless --overwrite, so a checkpoint is never lost by accident. A run that fails with a
+clear error removes its checkpoints (resuming would meet the error again); a kill or Ctrl-C keeps them.
 
 Ctrl-C asks to stop: the command stops at the next checkpoint, once it is written (`request_stop`).
 """
@@ -54,7 +55,7 @@ def request_stop(*_) -> None:
     if _stop_requested:  # the second Ctrl-C: stop now, the last checkpoint is kept
         raise KeyboardInterrupt
     _stop_requested = True
-    from .train.progress import console
+    from .train.progress import console  # here: the engine imports this module, train/ would import it back
     console.print("[yellow]stopping[/] at the next checkpoint (the end of this epoch, round or fold); "
                   "press Ctrl-C again to stop now and keep the last one")
 
