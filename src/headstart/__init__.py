@@ -17,11 +17,12 @@ from .api import FitResult, Prediction, evaluate, fit, fit_spec, predict  # noqa
 from .compare import compare  # noqa: E402
 from .config import RunSpec  # noqa: E402
 from .errors import HeadstartError  # noqa: E402
+from .export import export  # noqa: E402
 from .pretrain import PretrainResult, pretrain  # noqa: E402
 from .select import rank  # noqa: E402
 from .select import Advice, advise  # noqa: E402
 from .semi import SelfTrainResult, self_train, self_train_from_config  # noqa: E402
 from .train.cache_store import cache_info, clear_cache  # noqa: E402
 
-__all__ = ["fit", "fit_spec", "compare", "evaluate", "predict", "FitResult", "Prediction", "RunSpec", "HeadstartError",
+__all__ = ["fit", "fit_spec", "compare", "evaluate", "predict", "export", "FitResult", "Prediction", "RunSpec", "HeadstartError",
            "rank", "pretrain", "PretrainResult", "self_train", "self_train_from_config", "SelfTrainResult", "advise", "Advice", "cache_info", "clear_cache", "__version__"]

@@ -19,6 +19,7 @@ from .checkpoints import Interrupted
 from .compare import compare as compare_strategies
 from .config import BackboneSpec, DataSpec, RunSpec, StrategySpec, TrainSpec, help_for
 from .errors import HeadstartError
+from .export import export as export_api, preprocessing_file
 from .pretrain import PretrainSpec, pretrain_from_spec, pretrain_spec
 from .semi import SelfTrainSpec, self_train_from_config
 from .semi import self_train as self_train_api
@@ -159,6 +160,18 @@ def predict(
         csv.writer(sys.stdout).writerows(api.prediction_rows(predictions, api.run_task(run_dir), csv_safe))
     else:
         typer.echo(f"{len(predictions)} predictions written to {output}")
+
+
+@app.command("export")
+def export_run(
+    run_dir: Path = typer.Argument(..., help="A run directory written by 'headstart fit'."),
+    format: str = typer.Option("onnx", "--format", help="The format to export to: onnx."),
+    out: Optional[Path] = typer.Option(None, "--out", help="The file to write (.onnx); default RUN_DIR/model.onnx. "
+                                       "Its preprocessing is written beside it as FILE.json."),
+):
+    """Export a saved run (backbone + head) to ONNX, with a JSON file saying how to preprocess its inputs."""
+    path = export_api(run_dir, format, out)
+    typer.echo(f"exported to {path}; preprocessing in {preprocessing_file(path)}")
 
 
 @app.command()
