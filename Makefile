@@ -52,6 +52,9 @@ bench: setup
 	$(PY) bench/pretrain_images.py
 	$(PY) bench/pretrain_mlm.py
 	$(PY) bench/choose.py
+	$(PY) bench/tasks.py
+	$(PY) bench/resume.py
+	$(PY) bench/memory.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache build src/*.egg-info
