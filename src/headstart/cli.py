@@ -424,12 +424,14 @@ def cache_clear():
     typer.echo(f"removed {done['removed']} cached feature file(s), {_size(done['bytes_freed'])}, from {done['folder']}")
 
 
-def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+def _size(n: float) -> str:
+    """Bytes in decimal units, as HEADSTART_CACHE_MAX is written (4GB = 4 x 10^9 bytes)."""
+    if n < 1000:
+        return f"{n:.0f} B"
+    for unit in ("KB", "MB", "GB"):
         n /= 1000
-    return f"{n:.1f} TB"
+        if n < 1000 or unit == "GB":
+            return f"{n:.1f} {unit}"
 
 
 def _print_metrics(metrics: dict, title: str, extra: dict[str, str]) -> None:
