@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import warnings
 from pathlib import Path
 
 import numpy as np
 import torch
 from safetensors import safe_open
-from safetensors.torch import save_file  # the big-endian fallback
+from safetensors.torch import save_file
 
 from ..backbones import Backbone
 from ..model import autocast, on_device
@@ -124,24 +123,7 @@ def _write(path: Path, features: torch.Tensor) -> None:
     features = features.contiguous()
     try:
         with atomic_path(path) as tmp:
-            _save_streamed(tmp, features, {"sha256": _tensor_digest(features)})
+            save_file({"features": features}, str(tmp), metadata={"sha256": _tensor_digest(features)})
     except OSError:
         return  # a read-only or full disk only costs the disk cache
     evict(keep=path)
-
-
-def _save_streamed(path: Path, features: torch.Tensor, metadata: dict) -> None:
-    """One float32 tensor 'features' as a safetensors file, written straight from its memory: safetensors'
-    save_file builds the whole file as bytes first, which doubles the peak memory of a large cache entry. The
-    format: an 8-byte little-endian header length, the JSON header, the raw little-endian data."""
-    if sys.byteorder != "little":  # the raw bytes would be in the wrong order
-        save_file({"features": features}, str(path), metadata=metadata)
-        return
-    data = features.contiguous().reshape(-1).view(torch.uint8).numpy()
-    header = json.dumps({"__metadata__": metadata, "features": {
-        "dtype": "F32", "shape": list(features.shape), "data_offsets": [0, len(data)]}}).encode()
-    header += b" " * (-len(header) % 8)  # the data starts 8-byte aligned, as safetensors writes it
-    with open(path, "wb") as f:
-        f.write(len(header).to_bytes(8, "little"))
-        f.write(header)
-        f.write(data.data)
