@@ -146,38 +146,33 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
     for number in range(1, options.rounds + 1):
         t0 = time.perf_counter()
         result = _kept_round(checkpoints, number, data, spec, show_progress)  # finished before an interruption
-        if result is not None:
-            records.append(result.record)
-            if not _better(result.record, best.record):
-                stopped = _dropped(number, best, task)
+        if result is None:
+            # 3. The teacher labels the pool; only the pseudo-labels it is most sure of are kept.
+            outputs = _outputs(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
+            teacher_task = best.model.task  # as tuned on validation (a multi-label threshold)
+            scores = teacher_task.pseudo_scores(outputs)
+            chosen, labels = _said_something(_select(scores, number, options, labelled_shares), outputs, teacher_task)
+            if not len(chosen):
+                stopped = _nothing_chosen(number, options, scores)
                 break
-            best = result
-            continue
-        # 3. The teacher labels the pool; only the pseudo-labels it is most sure of are kept.
-        outputs = _outputs(best.model, pool.inputs, frozen, spec.train.precision, show_progress)
-        teacher_task = best.model.task  # as tuned on validation (a multi-label threshold)
-        scores = teacher_task.pseudo_scores(outputs)
-        chosen, labels = _said_something(_select(scores, number, options, labelled_shares), outputs, teacher_task)
-        if not len(chosen):
-            stopped = _nothing_chosen(number, options, scores)
-            break
-        # 4. A fresh student from the same pretrained backbone learns from labelled + pseudo-labelled data.
-        pseudo = _pseudo_examples(pool, chosen, labels)
-        student_train = _join(data.train, pseudo)
-        dropout = 0.0
-        if options.noise:
-            dropout = NOISE_DROPOUT
-            if data.modality == "image":
-                student_train = _join(student_train, _augmented(student_train, spec.train.seed + number))
-        student_data = replace(data, train=student_train)
-        student = _student(pristine, student_data, plan, spec, dropout, show_progress,
-                           checkpoints.child(f"round-{number}"))
-        # 5. Evaluate; the student teaches the next round unless its validation accuracy dropped.
-        result = _evaluate(number, student, student_data, pseudo.labels,
-                           pseudo_label_accuracy(chosen, pseudo.labels, truth), spec, show_progress, t0, checkpoints)
+            # 4. A fresh student from the same pretrained backbone learns from labelled + pseudo-labelled data.
+            pseudo = _pseudo_examples(pool, chosen, labels)
+            student_train = _join(data.train, pseudo)
+            dropout = 0.0
+            if options.noise:
+                dropout = NOISE_DROPOUT
+                if data.modality == "image":
+                    student_train = _join(student_train, _augmented(student_train, spec.train.seed + number))
+            student_data = replace(data, train=student_train)
+            student = _student(pristine, student_data, plan, spec, dropout, show_progress,
+                               checkpoints.child(f"round-{number}"))
+            # 5. Evaluate; the student teaches the next round unless its validation accuracy dropped.
+            known = pseudo_label_accuracy(chosen, pseudo.labels, truth)
+            result = _evaluate(number, student, student_data, pseudo.labels, known, spec, show_progress, t0, checkpoints)
         records.append(result.record)
         if not _better(result.record, best.record):
-            stopped = _dropped(number, best, task)
+            stopped = (f"round {number}: validation {task.score_name} dropped below round {best.number}'s; "
+                       f"kept round {best.number}")
             break
         best = result
 
@@ -224,11 +219,6 @@ def _noise_note(modality: str) -> str:
     extra = "; one augmented copy ('light': small shifts, rotations, rescales) of each of its training images" \
         if modality == "image" else ""
     return f"noise on: the students train with dropout {NOISE_DROPOUT} on the features before the head{extra}"
-
-
-def _dropped(number: int, best: _Round, task) -> str:
-    return (f"round {number}: validation {task.score_name} dropped below round {best.number}'s; "
-            f"kept round {best.number}")
 
 
 def _student(pristine, data: TaskData, plan, spec: RunSpec, dropout: float, show_progress: bool,
