@@ -168,7 +168,8 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
                                checkpoints.child(f"round-{number}"))
             # 5. Evaluate; the student teaches the next round unless its validation accuracy dropped.
             known = pseudo_label_accuracy(chosen, pseudo.labels, truth)
-            result = _evaluate(number, student, student_data, pseudo.labels, known, spec, show_progress, t0, checkpoints)
+            result = _evaluate(number, student, student_data, pseudo.labels, known, spec, show_progress, t0,
+                               checkpoints)
         records.append(result.record)
         if not _better(result.record, best.record):
             stopped = (f"round {number}: validation {task.score_name} dropped below round {best.number}'s; "
