@@ -87,18 +87,38 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
             return _fit(spec, out, overwrite, show_progress, checkpoints)
 
 
-def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpoints: Checkpoints) -> FitResult:
-    data = load_task(spec.data, spec.train.seed)
+@dataclass
+class Trained:
+    """What training a spec on loaded data gives: the spec as run (auto resolved, precision and task filled in),
+    its plan, the model, its history, and auto's race (None for a named strategy)."""
+    spec: RunSpec
+    plan: Plan
+    model: TransferModel
+    history: History
+    race: object | None
+
+
+def train_task(spec: RunSpec, data, show_progress: bool = True, checkpoints: Checkpoints | None = None) -> Trained:
+    """The one recipe from a spec and its data to a trained model (fit and the scikit-learn estimators):
+    --strategy auto races the plausible plans, a named strategy trains its plan."""
+    child = (lambda name: checkpoints.child(name)) if checkpoints is not None else (lambda name: None)
     race = trained = None
     if spec.strategy.name == AUTO:  # not a plan: race the plausible plans; the winner comes back trained
-        spec, race, trained = resolve_auto(spec, data, show_progress, checkpoints.child("auto"))
+        spec, race, trained = resolve_auto(spec, data, show_progress, child("auto"))
         data.notes.extend(race.notes())
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
     spec.train.precision = resolve_precision(spec.train.precision)
     spec.data.task = data.task.kind  # as inferred from the data: printed and saved, so that a rerun reads the same
     spec.headstart_version = __version__
-    model, history = trained or _train(spec, plan, data, show_progress, checkpoints.child("train"))
+    model, history = trained or _train(spec, plan, data, show_progress, child("train"))
+    return Trained(spec, plan, model, history, race)
+
+
+def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpoints: Checkpoints) -> FitResult:
+    data = load_task(spec.data, spec.train.seed)
+    trained = train_task(spec, data, show_progress, checkpoints)
+    spec, plan, model, history, race = trained.spec, trained.plan, trained.model, trained.history, trained.race
 
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
     metrics = model.task.metrics(data.test.labels, [p.label for p in predictions])
@@ -121,7 +141,7 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpo
 
 
 def _train(spec: RunSpec, plan: Plan, data, show_progress: bool,
-           checkpoints: Checkpoints) -> tuple[TransferModel, History]:
+           checkpoints: Checkpoints | None) -> tuple[TransferModel, History]:
     """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
     model = engine.new_model(spec.backbone, data.task, spec.train.seed)  # as auto's race builds it
     check_modality(model.backbone, spec.backbone.name, spec.data.train, data.modality)

@@ -17,7 +17,7 @@ from .backbones import RUN_MARKER, Backbone, rebuild
 from .checksums import seal, verify
 from .errors import HeadstartError
 from .runs import atomic_write_text, atomic_path
-from .tasks import Task, task_of_marker
+from .tasks import Task, rows_of, task_of_marker
 
 __all__ = ["TransferModel", "autocast", "check_modality", "on_device"]
 
@@ -73,14 +73,16 @@ class TransferModel(nn.Module):
     def logits(self, inputs: list, batch_size: int = 64, precision: str = "fp32", progress=None) -> torch.Tensor:
         """The head's raw outputs [rows, out_dim] in fp32 on the CPU, in input order (validation reads these)."""
         self.eval()
-        chunks = []
+        out, row = torch.empty(sum(rows_of(x) for x in inputs), self.task.out_dim()), 0  # filled, not concatenated
         for start in range(0, len(inputs), batch_size):
             some = inputs[start:start + batch_size]
             with autocast(precision):
-                chunks.append(self(on_device(self.backbone.preprocess(some), self)).float().cpu())
+                batch = self(on_device(self.backbone.preprocess(some), self))
+            out[row:row + len(batch)] = batch.float().cpu()
+            row += len(batch)
             if progress is not None:
                 progress(len(some))
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.task.out_dim())
+        return out
 
     def predict_proba(self, inputs: list, batch_size: int = 64, precision: str = "fp32", progress=None) -> np.ndarray:
         """The Task's outputs [rows, out_dim] (class probabilities for classification), in input order. The same

@@ -13,6 +13,7 @@ import hashlib
 import json
 import warnings
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -28,22 +29,34 @@ from .progress import progress_bar
 
 __all__ = ["embed", "cache_dir", "clear_memory_cache", "content_digest"]
 
-# (backbone fingerprint, precision) -> example digest -> feature row
-_memory: dict[tuple[str, str], dict[str, torch.Tensor]] = {}
+GATHER_ROWS = 4096  # rows copied at a time when assembling an answer from cached blocks: bounds the temporaries
+
+
+class _Block(NamedTuple):
+    """One embed call's new features and their index: sorted 20-byte digests and each one's rows. About 36 bytes
+    an example, against a tensor view's ~700: the index stays small beside the features it points into."""
+    keys: np.ndarray  # sorted digests, dtype S20
+    start: np.ndarray  # each key's first row in features
+    count: np.ndarray  # its number of rows (1, or a list of words' length)
+    features: torch.Tensor
+
+
+# (backbone fingerprint, precision) -> the blocks embedded so far
+_memory: dict[tuple[str, str], list[_Block]] = {}
 
 
 def clear_memory_cache() -> None:
     _memory.clear()
 
 
-def content_digest(x) -> str:
-    """A hash of one raw input (a text, a list of words or an image array): equal inputs, equal digests."""
+def content_digest(x) -> bytes:
+    """A 20-byte hash of one raw input (a text, a list of words or an image array): equal inputs, equal digests."""
     if isinstance(x, str):
-        return hashlib.sha1(x.encode("utf-8")).hexdigest()
+        return hashlib.sha1(x.encode("utf-8")).digest()
     if is_words(x):  # hashed as JSON after a NUL byte, which no UTF-8 text's JSON array starts with
-        return hashlib.sha1(b"\x00" + json.dumps(x).encode("utf-8")).hexdigest()
+        return hashlib.sha1(b"\x00" + json.dumps(x).encode("utf-8")).digest()
     array = np.ascontiguousarray(x)
-    return hashlib.sha1(str(array.shape).encode() + array.tobytes()).hexdigest()
+    return hashlib.sha1(str(array.shape).encode() + array.tobytes()).digest()
 
 
 @torch.no_grad()
@@ -69,28 +82,71 @@ def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str
     """Features [rows, dim] of inputs through the frozen backbone (a row per input, or per word of a list of
     words: tasks.rows_of), computing only what no cache has."""
     fingerprint = fingerprint or backbone.fingerprint()
-    rows = _memory.setdefault((fingerprint, precision), {})  # digest -> that input's rows
-    digests = [content_digest(x) for x in inputs]
-    missing = [i for i, d in enumerate(digests) if d not in rows]
-    if missing:
-        list_key = hashlib.sha256("|".join([fingerprint, precision, *digests]).encode()).hexdigest()
-        path = cache_dir() / f"{list_key}.safetensors"
-        features = _read(path, sum(rows_of(x) for x in inputs))
-        if features is None:
-            todo = [inputs[i] for i in missing]
-            computed = _compute(backbone, todo, batch_size, precision, show_progress)
-            rows.update(zip((digests[i] for i in missing), _per_input(computed, todo)))
-            # Nothing was cached (the usual case): the computed rows are the answer, in order; no second copy.
-            features = computed if len(todo) == len(inputs) else torch.cat([rows[d] for d in digests])
-            _write(path, features)
-        else:
-            rows.update(zip(digests, _per_input(features, inputs)))
+    blocks = _memory.setdefault((fingerprint, precision), [])
+    keys = np.array([content_digest(x) for x in inputs], dtype="S20")
+    counts = np.array([rows_of(x) for x in inputs], dtype=np.int64)
+    found = _locate(blocks, keys)
+    missing = np.flatnonzero(found[0] < 0)
+    if not len(missing):
+        return _gather(blocks, *found, backbone.dim)
+    list_key = hashlib.sha256(f"{fingerprint}|{precision}|".encode() + keys.tobytes()).hexdigest()
+    path = cache_dir() / f"{list_key}.safetensors"
+    features = _read(path, int(counts.sum()))
+    if features is not None:
+        _remember(blocks, keys, counts, missing, features)
         return features
-    return torch.cat([rows[d] for d in digests]) if inputs else torch.zeros(0, backbone.dim)
+    _, first = np.unique(keys[missing], return_index=True)  # an input given twice is embedded once
+    todo = missing[np.sort(first)]
+    computed = _compute(backbone, [inputs[i] for i in todo], batch_size, precision, show_progress)
+    _remember(blocks, keys[todo], counts[todo], np.arange(len(todo)), computed)
+    # Nothing was cached (the usual case): the computed rows are the answer, in order; no second copy.
+    features = computed if len(todo) == len(inputs) else _gather(blocks, *_locate(blocks, keys), backbone.dim)
+    _write(path, features)
+    return features
 
 
-def _per_input(features: torch.Tensor, inputs: list) -> tuple[torch.Tensor, ...]:
-    return torch.split(features, [rows_of(x) for x in inputs])
+def _remember(blocks: list[_Block], keys: np.ndarray, counts: np.ndarray, which: np.ndarray,
+              features: torch.Tensor) -> None:
+    """Index the rows of the inputs `which` (of keys/counts, whose rows fill features in order) as a new block."""
+    starts = np.cumsum(counts) - counts
+    sorted_keys, first = np.unique(keys[which], return_index=True)  # the first of an input given twice
+    blocks.append(_Block(sorted_keys, starts[which[first]], counts[which[first]], features))
+
+
+def _locate(blocks: list[_Block], keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For each key: the block holding it (-1: none), its first row there and its number of rows."""
+    block, start, count = np.full(len(keys), -1), np.zeros(len(keys), np.int64), np.zeros(len(keys), np.int64)
+    for b, held in enumerate(blocks):
+        todo = np.flatnonzero(block < 0)
+        if not len(todo):
+            break
+        at = np.minimum(np.searchsorted(held.keys, keys[todo]), len(held.keys) - 1)
+        hit = held.keys[at] == keys[todo]
+        block[todo[hit]], start[todo[hit]], count[todo[hit]] = b, held.start[at[hit]], held.count[at[hit]]
+    return block, start, count
+
+
+def _rows(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """The row numbers of consecutive runs: starts [5, 10], counts [2, 3] -> [5, 6, 10, 11, 12]."""
+    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+
+
+def _gather(blocks: list[_Block], block: np.ndarray, start: np.ndarray, count: np.ndarray, dim: int) -> torch.Tensor:
+    """The answer in input order from the blocks: one block's whole features when they are it, else one new tensor
+    filled a few thousand rows at a time."""
+    if len(block) and (block == block[0]).all():
+        held = blocks[block[0]].features
+        if count.sum() == len(held) and np.array_equal(start, np.cumsum(count) - count):
+            return held
+    out = torch.empty(int(count.sum()), dim)
+    dest = np.cumsum(count) - count
+    for part in range(0, len(block), GATHER_ROWS):
+        part = slice(part, part + GATHER_ROWS)
+        for b in np.unique(block[part]):
+            these = np.flatnonzero(block[part] == b) + part.start
+            rows = torch.from_numpy(_rows(start[these], count[these]))
+            out[torch.from_numpy(_rows(dest[these], count[these]))] = blocks[b].features[rows]
+    return out
 
 
 def _tensor_digest(features: torch.Tensor) -> str:
