@@ -13,7 +13,7 @@ from .readers import (CONLL_SUFFIXES, LINES_SUFFIXES, TABLE_SUFFIXES, _shown, re
 from .splits import check_classes, has_classes, stratified_split, stratified_subset
 from .zoo import BUILTINS, load_builtin
 
-__all__ = ["Examples", "TaskData", "Modality", "load_examples", "load_task", "BUILTINS"]
+__all__ = ["Examples", "TaskData", "Modality", "load_examples", "load_task", "task_data", "BUILTINS"]
 
 
 def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip", kind: str | None = None) -> Examples:
@@ -75,8 +75,16 @@ def load_task(spec: DataSpec, seed: int = 0) -> TaskData:
         test = load_examples(spec.test, on_bad_image=spec.on_bad_image, kind=train.kind)
         if test.modality != train.modality:
             raise HeadstartError(f"--test {spec.test} holds {test.modality}s but {spec.train} holds {train.modality}s")
+    data = task_data(train, test, seed, spec.val_fraction, notes)
+    data.task.check_known(test.labels, spec.test or spec.train, "the training data")
+    return data
+
+
+def task_data(train: Examples, test: Examples, seed: int = 0, val_fraction: float = 0.1,
+              notes: list[str] | None = None) -> TaskData:
+    """The Task TRAIN's labels make, and TRAIN split into training and validation (load_task and the
+    scikit-learn estimators, whose data arrive in memory)."""
     check_classes(train, 2, "to keep one for validation")
     task = TASKS.get(train.kind).from_labels(train.labels)
-    task.check_known(test.labels, spec.test or spec.train, "the training data")
-    train, val = stratified_split(train, spec.val_fraction, seed + 1)
-    return TaskData(train, val, test, task, train.modality, notes)
+    train, val = stratified_split(train, val_fraction, seed + 1)
+    return TaskData(train, val, test, task, train.modality, notes or [])

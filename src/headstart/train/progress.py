@@ -12,6 +12,16 @@ console = Console(stderr=True)
 
 
 @contextmanager
+def silenced(silent: bool = True) -> Iterator[None]:
+    """No messages on the console while inside (the scikit-learn estimators, unless asked to show progress)."""
+    was, console.quiet = console.quiet, silent or console.quiet
+    try:
+        yield
+    finally:
+        console.quiet = was
+
+
+@contextmanager
 def progress_bar(description: str, total: int, enabled: bool = True) -> Iterator[Callable[[int], None]]:
     """Yield advance(n); draws a bar when enabled and the terminal allows it."""
     if not enabled or not console.is_terminal:
