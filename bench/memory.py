@@ -187,7 +187,9 @@ def child(modality: str, n: int, predict: bool) -> dict:
     embed_peak = out["peak_of_embedding"] if out["peak_reset"] else out["peak_after_embedding"]
     out["cold_working"] = embed_peak - out["rss_after_inputs"] - out["feature_bytes"]
     out["kept_beyond_features"] = out["rss_after_embedding"] - out["rss_after_inputs"] - out["feature_bytes"]
-    out["memory_cache_entries"] = sum(len(b.keys) for blocks in cache._memory.values() for b in blocks)
+    # entries indexed in memory: blocks of keys now, a dict of per-example views before (a --baseline-ref's code)
+    out["memory_cache_entries"] = sum(len(b.keys) if hasattr(b, "keys") and not isinstance(b, str) else 1
+                                      for held in cache._memory.values() for b in held)
     cache.clear_memory_cache()
     out["freed_by_clearing_memory_cache"] = out["rss_after_embedding"] - _settle()
     out["disk_cache_bytes"] = sum(p.stat().st_size for p in cache.cache_dir().glob("*.safetensors"))

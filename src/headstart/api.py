@@ -54,12 +54,14 @@ def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "
         max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
         min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
         overwrite: bool = False, show_progress: bool = True, budget: str | None = None,
-        task: str | None = None, resume: bool = False) -> FitResult:
+        task: str | None = None, resume: bool = False, text_column: str | None = None,
+        image_column: str | None = None, label_column: str | None = None) -> FitResult:
     """Train a backbone + new head on TRAIN with a strategy (or "auto": race the likely ones), test it, save a run.
     Every epoch is checkpointed beside `out`; `resume=True` continues an interrupted run into `out`."""
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
-                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, budget=budget, task=task)
+                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, budget=budget, task=task,
+                    text_column=text_column, image_column=image_column, label_column=label_column)
     return fit_spec(spec, out, overwrite, show_progress, resume)
 
 
@@ -67,11 +69,13 @@ def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: st
              epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
              max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
              min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
-             budget: str | None = None, task: str | None = None) -> RunSpec:
+             budget: str | None = None, task: str | None = None, text_column: str | None = None,
+             image_column: str | None = None, label_column: str | None = None) -> RunSpec:
     """The validated RunSpec of fit's options; every problem is reported at once."""
     return RunSpec.build({
         "data": {"train": str(train), "test": None if test is None else str(test), "train_size": train_size,
-                 "on_bad_image": on_bad_image, "task": task},
+                 "on_bad_image": on_bad_image, "task": task, "text_column": text_column,
+                 "image_column": image_column, "label_column": label_column},
         "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
         "strategy": {"name": strategy, "epochs": epochs, "lr": lr, "budget": budget},
         "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
@@ -182,7 +186,8 @@ def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, s
     """Metrics of a saved run on labelled TEST data; written to `output` as JSON when given."""
     with claim_output(output, METRICS_FILE, [run_dir, test]) as output:  # before any work
         model, spec = _open_run(run_dir)
-        examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image, kind=model.task.kind)
+        examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image, kind=model.task.kind,
+                                 columns=spec.data.columns())  # the columns the model was trained from
         check_inputs(model, examples)
         model.task.check_known(examples.labels, test)
         predictions = predict_examples(model, examples, spec.train.precision, show_progress)
@@ -197,7 +202,8 @@ def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None, 
     """The model's label and its probability for every input; written as CSV (input,label,score) when given."""
     with claim_output(output, PREDICTIONS_FILE, [run_dir, inputs]) as output:  # before any work
         model, spec = _open_run(run_dir)
-        examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image, kind=model.task.kind)
+        examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image, kind=model.task.kind,
+                                 columns=spec.data.columns())
         predictions = predict_examples(model, examples, spec.train.precision, show_progress)
         if output is not None:
             write_predictions(output, predictions, model.task, csv_safe)

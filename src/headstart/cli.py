@@ -98,6 +98,9 @@ def fit(
     train_size: Optional[int] = TRAIN_SIZE,
     on_bad_image: str = ON_BAD_IMAGE,
     task: Optional[str] = TASK,
+    text_column: Optional[str] = spec_option(DataSpec, "text_column", "--text-column"),
+    image_column: Optional[str] = spec_option(DataSpec, "image_column", "--image-column"),
+    label_column: Optional[str] = spec_option(DataSpec, "label_column", "--label-column"),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a run's config.yaml; other options are ignored."),
@@ -114,7 +117,8 @@ def fit(
         spec = api.run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr,
                             batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
                             precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
-                            on_bad_image=on_bad_image, budget=budget, task=task)
+                            on_bad_image=on_bad_image, budget=budget, task=task, text_column=text_column,
+                            image_column=image_column, label_column=label_column)
     if dry_run:
         typer.echo(api.describe_plan(spec))
         return

@@ -69,6 +69,18 @@ class DataSpec(_Spec):
                                                   "(a numeric 'target' column) or tokens (a tag per word: 'tokens' and "
                                                   "'tags' lists, or a CoNLL file); default: what TRAIN's columns say.")
 
+    text_column: Optional[str] = Field(None, description="The column of the texts in a table (CSV, JSONL, Parquet, "
+                                                         "a datasets folder); default 'text'.")
+    image_column: Optional[str] = Field(None, description="The column of the images in a table: paths, or a "
+                                                          "datasets Image feature; default 'image'.")
+    label_column: Optional[str] = Field(None, description="The column of the labels in a table (classification, or "
+                                                          "the kind --task names); default: the kind's own, 'label', "
+                                                          "'labels', 'target' or 'tags'.")
+
+    def columns(self) -> dict[str, Optional[str]]:
+        """The table's own names for the text, image and label columns (None: headstart's)."""
+        return {"text": self.text_column, "image": self.image_column, "label": self.label_column}
+
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: Optional[str]) -> Optional[str]:

@@ -10,15 +10,18 @@ from ..tasks import TASKS, ClassificationTask
 from ._types import Examples, Modality, TaskData
 from .readers import (CONLL_SUFFIXES, LINES_SUFFIXES, TABLE_SUFFIXES, _shown, read_conll, read_image_folder, read_lines,
                       read_table)
+from .columnar import PARQUET_SUFFIXES, dataset_splits, is_dataset_folder
 from .splits import check_classes, has_classes, stratified_split, stratified_subset
 from .zoo import BUILTINS, load_builtin
 
 __all__ = ["Examples", "TaskData", "Modality", "load_examples", "load_task", "task_data", "BUILTINS"]
 
 
-def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip", kind: str | None = None) -> Examples:
+def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip", kind: str | None = None,
+                  columns: dict[str, str | None] | None = None) -> Examples:
     """Open one data source; `labelled=False` reads inputs only (for predict). `kind` names the task whose labels
-    to read (a table's column); without it the data says (a 'label' column, class folders: classification)."""
+    to read (a table's column); without it the data says (a 'label' column, class folders: classification).
+    `columns` names a table's text, image and label columns when they are not called so (DataSpec.columns)."""
     if source.startswith("builtin:"):
         if not source.isprintable():  # the registry's message would show it as it is, a newline and all
             raise HeadstartError(f"{source!r} is not a built-in data set (built-in: {', '.join(BUILTINS.names())})")
@@ -41,13 +44,15 @@ def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip"
     if not exists:
         raise HeadstartError(f"data not found: {_shown(source)}; give an image folder, a .csv/.jsonl file or "
                              f"builtin:NAME (built-in: {', '.join(BUILTINS.names())})")
+    if folder and is_dataset_folder(path) or path.suffix.lower() in PARQUET_SUFFIXES:
+        return read_table(path, labelled, kind, on_bad_image, columns)
     if folder:
         if labelled and kind not in (None, ClassificationTask.kind):
             raise HeadstartError(f"{_shown(source)} is an image folder, whose labels are its class subfolders; "
                                  f"--task {kind} needs a .csv or .jsonl with its own column")
         return read_image_folder(path, labelled, on_bad_image)
     if path.suffix.lower() in TABLE_SUFFIXES:
-        return read_table(path, labelled, kind, on_bad_image)
+        return read_table(path, labelled, kind, on_bad_image, columns)
     if path.suffix.lower() in CONLL_SUFFIXES:
         return read_conll(path, labelled, kind)
     if path.suffix.lower() in LINES_SUFFIXES:
@@ -55,28 +60,38 @@ def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip"
             raise HeadstartError(f"{_shown(source)} is unlabelled text (one text per line); for a labelled task give "
                                  "a .csv or .jsonl file with 'text' and 'label' columns")
         return read_lines(path)
-    raise HeadstartError(f"{_shown(source)}: unsupported file type {path.suffix!r}; use .csv, .jsonl, .txt "
-                         f"(unlabelled), a CoNLL file ({', '.join(sorted(CONLL_SUFFIXES))}) or an image folder")
+    raise HeadstartError(f"{_shown(source)}: unsupported file type {path.suffix!r}; use .csv, .jsonl, .parquet, "
+                         f".txt (unlabelled), a CoNLL file ({', '.join(sorted(CONLL_SUFFIXES))}), an image folder or "
+                         "a folder written by datasets' save_to_disk")
 
 
 def load_task(spec: DataSpec, seed: int = 0) -> TaskData:
     """Train / validation / test for one run: test from --test or a (stratified) hold-out of TRAIN."""
-    train = load_examples(spec.train, on_bad_image=spec.on_bad_image, kind=spec.task)
+    train_source, test_source = spec.train, spec.test
+    splits = dataset_splits(Path(spec.train)) if not spec.train.startswith("builtin:") else None
+    if splits is not None and "train" in splits:  # a DatasetDict: its train split, and its test split unless --test
+        train_source = str(Path(spec.train) / "train")
+        if test_source is None and "test" in splits:
+            test_source = str(Path(spec.train) / "test")
+    train = load_examples(train_source, on_bad_image=spec.on_bad_image, kind=spec.task, columns=spec.columns())
     if spec.train_size is not None:
         train = stratified_subset(train, spec.train_size, seed)
-    if spec.test is None:
+    if test_source is None:
         check_classes(train, 3, "to hold out a test and a validation example (or pass --test)")
     notes = []
-    if spec.test is None:
+    if test_source is None:
         train, test = stratified_split(train, spec.test_fraction, seed)
         notes.append(f"test: a {'stratified ' if has_classes(train) else ''}{spec.test_fraction:.0%} hold-out of "
                      f"{spec.train}")
     else:
-        test = load_examples(spec.test, on_bad_image=spec.on_bad_image, kind=train.kind)
+        test = load_examples(test_source, on_bad_image=spec.on_bad_image, kind=train.kind, columns=spec.columns())
         if test.modality != train.modality:
-            raise HeadstartError(f"--test {spec.test} holds {test.modality}s but {spec.train} holds {train.modality}s")
+            raise HeadstartError(f"--test {test_source} holds {test.modality}s but {train_source} holds "
+                                 f"{train.modality}s")
+        if test_source != spec.test:
+            notes.append(f"test: the test split of {spec.train}")
     data = task_data(train, test, seed, spec.val_fraction, notes)
-    data.task.check_known(test.labels, spec.test or spec.train, "the training data")
+    data.task.check_known(test.labels, test_source or train_source, "the training data")
     return data
 
 

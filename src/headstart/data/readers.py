@@ -17,6 +17,7 @@ from PIL import Image, UnidentifiedImageError
 from ..errors import HeadstartError
 from ..tasks import KINDS, TASKS, ClassificationTask, MultilabelTask, TokensTask, clean_labels, kind_of_columns
 from ._types import Examples
+from .columnar import PARQUET_SUFFIXES, read_columnar
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 TABLE_SUFFIXES = {".csv", ".jsonl"}
@@ -37,18 +38,24 @@ class UndecodableImage(OSError):
 UNDECODABLE = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError)
 
 
-def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image: str = "skip") -> Examples:
-    """A .csv or .jsonl file with a 'text' column (or an 'image' column of image paths, relative to the file)
-    and, when labelled, the column of the task's kind: 'label' (classification) or 'target' (regression);
-    without `kind` the columns say which."""
-    csv_file = path.suffix.lower() == ".csv"
-    rows = _read_csv(path) if csv_file else _read_jsonl(path)
+def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image: str = "skip",
+               columns: dict[str, str | None] | None = None) -> Examples:
+    """A table: a .csv or .jsonl file, a Parquet file or a `datasets` folder (columnar.py), with a 'text' column
+    (or an 'image' column of image paths relative to the file, or of images) and, when labelled, the column of
+    the task's kind: 'label' (classification), 'labels' (multilabel), 'target' (regression); without `kind` the
+    columns say which. `columns` maps 'text', 'image' and 'label' (the kind's column) to the table's own names."""
+    columnar = path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES
+    csv_file = columnar or path.suffix.lower() == ".csv"  # rows, not lines
+    rows = read_columnar(path)[0] if columnar else _read_csv(path) if csv_file else _read_jsonl(path)
     if not rows:
         raise HeadstartError(f"{path} has no rows")
-    columns = rows[0][1]
+    named = {k: v for k, v in (columns or {}).items() if v}
     asked = kind  # a kind asked for (--task, or the model that predicts) says the input column too
-    kind = kind or kind_of_columns(columns) or ClassificationTask.kind
+    kind = kind or (ClassificationTask.kind if "label" in named else kind_of_columns(rows[0][1])) or \
+        ClassificationTask.kind
     task, column = TASKS.get(kind), TASKS.get(kind).column
+    rows = _renamed(rows, {named[k]: (column if k == "label" else k) for k in named}, path)
+    columns = rows[0][1]
     source = (task.input_column if labelled or asked else None) or next(
         (c for c in ("image", "tokens") if c in columns and "text" not in columns), "text")
     if labelled and source == "tokens" and not task.reads_words:
@@ -58,8 +65,9 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     missing = [c for c in needed if c not in columns]
     if missing:
         shown = ", ".join(_shown(c, 40) for c in list(columns)[:20]) + (", ..." if len(columns) > 20 else "")
-        raise HeadstartError(f"{path} has no {' or '.join(repr(c) for c in missing)} column (columns: "
-                             f"{shown}); rename the columns to '{source}' and '{column}'")
+        raise HeadstartError(f"{path} has no {' or '.join(repr(c) for c in missing)} column (columns: {shown}); "
+                             f"name yours with --{source}-column and --label-column, or rename them to '{source}' "
+                             f"and '{column}'")
     inputs, values = [], []
     for line, row in rows:
         given, value = row.get(source), row.get(column)
@@ -69,9 +77,11 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
                                  f"'{column}'; fill it in or remove the row")
         if source == "tokens":
             given = _words(given, path, line)
+        elif source == "image" and isinstance(given, dict) and ("bytes" in given or "path" in given):
+            given = given.get("bytes") or given.get("path")  # a `datasets` Image: its encoded file, or its path
         elif isinstance(given, (list, dict)):
             raise HeadstartError(f"{path}, line {line}: '{source}' is a JSON {_json_type(given)}, not one value")
-        inputs.append(given if source == "tokens" else str(given))
+        inputs.append(given if source == "tokens" or isinstance(given, bytes) else str(given))
         values.append(_label_value(value, column, kind, path, line) if labelled else value)
     lines = [line for line, _ in rows]
     labels = task.read_labels(values, lines, str(path)) if labelled else None
@@ -81,6 +91,19 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
         return _image_rows(path, inputs, labels, lines, kind, on_bad_image)
     texts = inputs if source == "tokens" else cut_long_texts(inputs, path, lines)
     return Examples(texts, [str(i) for i in range(len(inputs))], "text", labels, source=str(path), kind=kind)
+
+
+def _renamed(rows: list[tuple[int, dict]], renames: dict[str, str], path: Path) -> list[tuple[int, dict]]:
+    """Rows with the table's own column names (--text-column ...) under the names headstart reads."""
+    if not renames:
+        return rows
+    missing = [own for own in renames if own not in rows[0][1]]
+    if missing:
+        shown = ", ".join(_shown(c, 40) for c in list(rows[0][1])[:20]) + (", ..." if len(rows[0][1]) > 20 else "")
+        raise HeadstartError(f"{path} has no column {_shown(missing[0], 40)!r} (columns: {shown}); check the "
+                             "--text-column, --image-column and --label-column options")
+    return [(line, {renames.get(k, k): v for k, v in row.items() if k not in renames.values() or k in renames})
+            for line, row in rows]
 
 
 def _label_value(value, column: str, kind: str, path: Path, line: int):
@@ -157,11 +180,16 @@ def read_conll(path: Path, labelled: bool, kind: str | None = None) -> Examples:
 
 def _image_rows(path: Path, names: list[str], labels: list | None, lines: list[int], kind: str,
                 on_bad_image: str) -> Examples:
-    """The images a table names (paths relative to the table), decoded; an undecodable one as in image folders."""
+    """The images a table names (paths relative to the table) or holds (encoded files as bytes), decoded; an
+    undecodable one as in image folders."""
     images, ids, kept, bad = [], [], [], []
     for i, (name, line) in enumerate(zip(names, lines)):
+        if isinstance(name, bytes):
+            file, name = io.BytesIO(name), f"row {line}"
+        else:
+            file = (path if path.is_dir() else path.parent) / name
         try:
-            images.append(decode_image(path.parent / name))
+            images.append(decode_image(file))
         except UNDECODABLE:
             if on_bad_image == "error":
                 raise HeadstartError(f"{path}, line {line}: cannot decode image {_shown(name, 200)}; fix the path or "
@@ -313,7 +341,7 @@ MAX_IMAGE_SIDE = 1024
 _SIXTEEN_BIT = {"I;16", "I;16L", "I;16B", "I;16N", "I"}
 
 
-def decode_image(path: Path) -> np.ndarray:
+def decode_image(path: Path | io.BytesIO) -> np.ndarray:
     """An image file as an HxWx3 uint8 RGB array, at most MAX_IMAGE_SIDE on its longer side. 16-bit images are
     scaled to 8 bits (not clipped); JPEGs are decoded at reduced scale directly. A file it cannot decode raises
     one of UNDECODABLE."""
