@@ -56,6 +56,8 @@ def test_a_datasets_folder_reads_with_its_own_column_names_and_class_names(saved
     assert headstart.evaluate(tmp_path / "run", str(saved / "single"), show_progress=False)["accuracy"] > 0.5
     assert {p.label for p in headstart.predict(tmp_path / "run", str(saved / "single"), show_progress=False)} <= \
         set(names)
+    pq.write_table(pa.table({"review": texts[:3]}), tmp_path / "new.parquet")  # no label column to predict from
+    assert len(headstart.predict(tmp_path / "run", str(tmp_path / "new.parquet"), show_progress=False)) == 3
 
 
 def test_a_dataset_dict_trains_on_its_train_split_and_tests_on_its_test_split(saved, tmp_path):

@@ -49,7 +49,7 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     rows = read_columnar(path)[0] if columnar else _read_csv(path) if csv_file else _read_jsonl(path)
     if not rows:
         raise HeadstartError(f"{path} has no rows")
-    named = {k: v for k, v in (columns or {}).items() if v}
+    named = {k: v for k, v in (columns or {}).items() if v and (labelled or k != "label")}  # predict: no label
     asked = kind  # a kind asked for (--task, or the model that predicts) says the input column too
     kind = kind or (ClassificationTask.kind if "label" in named else kind_of_columns(rows[0][1])) or \
         ClassificationTask.kind
