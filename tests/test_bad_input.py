@@ -100,7 +100,7 @@ CASES = [
     (["fit", "unclosed.csv", *TEXT], ["unclosed.csv", "quoting"]),
     (["fit", "extra.csv", *TEXT], ["extra.csv, line 2", "expected 2 fields"]),
     (["fit", "bad.jsonl", *TEXT], ["bad.jsonl, line 2", "JSON"]),
-    (["fit", "afile", *TEXT], ["afile: unsupported file type", ".csv, .jsonl, .txt (unlabelled), a CoNLL file"]),
+    (["fit", "afile", *TEXT], ["afile: unsupported file type", ".csv, .jsonl, .parquet, .txt (unlabelled), a CoNLL file"]),
     # too few classes or examples
     (["fit", "oneclass.csv", *TEXT], ["oneclass.csv", "at least two"]),
     (["fit", "small.csv", *TEXT], ["class 'y' (1)", "at least 3 per class", "or pass --test"]),
