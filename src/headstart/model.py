@@ -19,7 +19,7 @@ from .errors import HeadstartError
 from .runs import atomic_write_text, atomic_path
 from .tasks import Task, rows_of, task_of_marker
 
-__all__ = ["TransferModel", "autocast", "check_modality", "on_device"]
+__all__ = ["TransferModel", "autocast", "batched_outputs", "check_modality", "on_device"]
 
 WEIGHTS_FILE = "model.safetensors"
 
@@ -34,6 +34,24 @@ def on_device(batch: dict[str, torch.Tensor], module: nn.Module) -> dict[str, to
     feeds CPU tensors to a module on a GPU."""
     device = next(module.parameters()).device
     return {key: value.to(device) for key, value in batch.items()}
+
+
+@torch.no_grad()
+def batched_outputs(module: nn.Module, backbone: Backbone, inputs: list, batch_size: int, precision: str,
+                    width: int, advance=None) -> torch.Tensor:
+    """module's outputs [rows, width] in fp32 on the CPU for inputs preprocessed by the backbone, batch by batch
+    (a row per input, or per word: tasks.rows_of). Filled into one tensor: held once, never as a list of batches
+    and their concatenation (the feature cache and prediction)."""
+    out, row = torch.empty(sum(rows_of(x) for x in inputs), width), 0
+    for start in range(0, len(inputs), batch_size):
+        some = inputs[start:start + batch_size]
+        with autocast(precision):
+            batch = module(on_device(backbone.preprocess(some), module))
+        out[row:row + len(batch)] = batch.float().cpu()
+        row += len(batch)
+        if advance is not None:
+            advance(len(some))
+    return out
 
 
 def check_modality(backbone: Backbone, name: str, train: str, modality: str) -> None:
@@ -73,16 +91,7 @@ class TransferModel(nn.Module):
     def logits(self, inputs: list, batch_size: int = 64, precision: str = "fp32", progress=None) -> torch.Tensor:
         """The head's raw outputs [rows, out_dim] in fp32 on the CPU, in input order (validation reads these)."""
         self.eval()
-        out, row = torch.empty(sum(rows_of(x) for x in inputs), self.task.out_dim()), 0  # filled, not concatenated
-        for start in range(0, len(inputs), batch_size):
-            some = inputs[start:start + batch_size]
-            with autocast(precision):
-                batch = self(on_device(self.backbone.preprocess(some), self))
-            out[row:row + len(batch)] = batch.float().cpu()
-            row += len(batch)
-            if progress is not None:
-                progress(len(some))
-        return out
+        return batched_outputs(self, self.backbone, inputs, batch_size, precision, self.task.out_dim(), progress)
 
     def predict_proba(self, inputs: list, batch_size: int = 64, precision: str = "fp32", progress=None) -> np.ndarray:
         """The Task's outputs [rows, out_dim] (class probabilities for classification), in input order. The same

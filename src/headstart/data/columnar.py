@@ -29,8 +29,8 @@ def dataset_splits(path: Path) -> list[str] | None:
     return [str(s) for s in splits]
 
 
-def read_columnar(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
-    """(row number from 1, row) pairs and the column names of a Parquet file or a Dataset folder."""
+def read_columnar(path: Path) -> list[tuple[int, dict]]:
+    """(row number from 1, row) pairs of a Parquet file or a Dataset folder."""
     import pyarrow as pa
 
     try:
@@ -46,14 +46,14 @@ def read_columnar(path: Path) -> tuple[list[tuple[int, dict]], list[str]]:
     except (OSError, pa.ArrowException, ValueError) as err:
         what = "a data set folder written by datasets' save_to_disk" if path.is_dir() else "a Parquet file"
         raise HeadstartError(f"{path} cannot be read as {what} ({_first_line(err)})") from None
-    columns = list(table.column_names)
+    columns = set(table.column_names)
     rows = table.to_pylist()
     for name, feature in features.items():
         names = _class_names(feature)
         if names is not None and name in columns:
             for number, row in enumerate(rows, start=1):
                 row[name] = _named(row[name], names, path, number, name)
-    return list(enumerate(rows, start=1)), columns
+    return list(enumerate(rows, start=1))
 
 
 def _dataset(path: Path):

@@ -46,7 +46,7 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     columns say which. `columns` maps 'text', 'image' and 'label' (the kind's column) to the table's own names."""
     columnar = path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES
     csv_file = columnar or path.suffix.lower() == ".csv"  # rows, not lines
-    rows = read_columnar(path)[0] if columnar else _read_csv(path) if csv_file else _read_jsonl(path)
+    rows = read_columnar(path) if columnar else _read_csv(path) if csv_file else _read_jsonl(path)
     if not rows:
         raise HeadstartError(f"{path} has no rows")
     named = {k: v for k, v in (columns or {}).items() if v and (labelled or k != "label")}  # predict: no label
@@ -64,10 +64,9 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     needed = [source, column] if labelled else [source]
     missing = [c for c in needed if c not in columns]
     if missing:
-        shown = ", ".join(_shown(c, 40) for c in list(columns)[:20]) + (", ..." if len(columns) > 20 else "")
-        raise HeadstartError(f"{path} has no {' or '.join(repr(c) for c in missing)} column (columns: {shown}); "
-                             f"name yours with --{source}-column and --label-column, or rename them to '{source}' "
-                             f"and '{column}'")
+        raise HeadstartError(f"{path} has no {' or '.join(repr(c) for c in missing)} column (columns: "
+                             f"{_listed(columns)}); name yours with --{source}-column and --label-column, or rename "
+                             f"them to '{source}' and '{column}'")
     inputs, values = [], []
     for line, row in rows:
         given, value = row.get(source), row.get(column)
@@ -99,11 +98,15 @@ def _renamed(rows: list[tuple[int, dict]], renames: dict[str, str], path: Path) 
         return rows
     missing = [own for own in renames if own not in rows[0][1]]
     if missing:
-        shown = ", ".join(_shown(c, 40) for c in list(rows[0][1])[:20]) + (", ..." if len(rows[0][1]) > 20 else "")
-        raise HeadstartError(f"{path} has no column {_shown(missing[0], 40)!r} (columns: {shown}); check the "
-                             "--text-column, --image-column and --label-column options")
+        raise HeadstartError(f"{path} has no column {_shown(missing[0], 40)!r} (columns: {_listed(rows[0][1])}); "
+                             "check the --text-column, --image-column and --label-column options")
     return [(line, {renames.get(k, k): v for k, v in row.items() if k not in renames.values() or k in renames})
             for line, row in rows]
+
+
+def _listed(columns) -> str:
+    """A table's column names for a message: the first 20, each cut to 40 characters."""
+    return ", ".join(_shown(c, 40) for c in list(columns)[:20]) + (", ..." if len(columns) > 20 else "")
 
 
 def _label_value(value, column: str, kind: str, path: Path, line: int):

@@ -21,7 +21,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..backbones import Backbone
-from ..model import autocast, on_device
+from ..model import batched_outputs
 from ..runs import atomic_path
 from ..tasks import is_words, rows_of
 from .cache_store import cache_dir, cache_limit, evict, touch
@@ -59,20 +59,11 @@ def content_digest(x) -> bytes:
     return hashlib.sha1(str(array.shape).encode() + array.tobytes()).digest()
 
 
-@torch.no_grad()
 def _compute(backbone: Backbone, inputs: list, batch_size: int, precision: str, show: bool) -> torch.Tensor:
     was_training = backbone.training
     backbone.eval()
-    # Filled batch by batch: the features are held once, never as a list of batches and their concatenation.
-    features, row = torch.empty(sum(rows_of(x) for x in inputs), backbone.dim), 0
     with progress_bar(f"embedding {len(inputs)} examples", len(inputs), show) as advance:
-        for start in range(0, len(inputs), batch_size):
-            some = inputs[start:start + batch_size]
-            with autocast(precision):
-                batch = backbone(on_device(backbone.preprocess(some), backbone))
-            features[row:row + len(batch)] = batch.float().cpu()
-            row += len(batch)
-            advance(len(some))
+        features = batched_outputs(backbone, backbone, inputs, batch_size, precision, backbone.dim, advance)
     backbone.train(was_training)
     return features
 
@@ -105,10 +96,15 @@ def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str
     return features
 
 
+def _starts(counts: np.ndarray) -> np.ndarray:
+    """Each run's first row when runs of these lengths follow one another: [2, 3, 1] -> [0, 2, 5]."""
+    return np.cumsum(counts) - counts
+
+
 def _remember(blocks: list[_Block], keys: np.ndarray, counts: np.ndarray, which: np.ndarray,
               features: torch.Tensor) -> None:
     """Index the rows of the inputs `which` (of keys/counts, whose rows fill features in order) as a new block."""
-    starts = np.cumsum(counts) - counts
+    starts = _starts(counts)
     sorted_keys, first = np.unique(keys[which], return_index=True)  # the first of an input given twice
     blocks.append(_Block(sorted_keys, starts[which[first]], counts[which[first]], features))
 
@@ -128,7 +124,7 @@ def _locate(blocks: list[_Block], keys: np.ndarray) -> tuple[np.ndarray, np.ndar
 
 def _rows(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """The row numbers of consecutive runs: starts [5, 10], counts [2, 3] -> [5, 6, 10, 11, 12]."""
-    return np.repeat(starts - np.cumsum(counts) + counts, counts) + np.arange(counts.sum())
+    return np.repeat(starts - _starts(counts), counts) + np.arange(counts.sum())
 
 
 def _gather(blocks: list[_Block], block: np.ndarray, start: np.ndarray, count: np.ndarray, dim: int) -> torch.Tensor:
@@ -136,10 +132,10 @@ def _gather(blocks: list[_Block], block: np.ndarray, start: np.ndarray, count: n
     filled a few thousand rows at a time."""
     if len(block) and (block == block[0]).all():
         held = blocks[block[0]].features
-        if count.sum() == len(held) and np.array_equal(start, np.cumsum(count) - count):
+        if count.sum() == len(held) and np.array_equal(start, _starts(count)):
             return held
     out = torch.empty(int(count.sum()), dim)
-    dest = np.cumsum(count) - count
+    dest = _starts(count)
     for part in range(0, len(block), GATHER_ROWS):
         part = slice(part, part + GATHER_ROWS)
         for b in np.unique(block[part]):
