@@ -10,6 +10,7 @@ predictions.py, which self-training shares).
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, claim_out
 from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
 from .tasks import Task, task_of_marker
-from .train import History
+from .train import Callback, History
+from .train.tracking import Tracker
 
 __all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions",
            "prediction_rows", "run_task", "csv_cell", "FitResult", "Prediction", "PREDICTIONS_FILE"]
@@ -55,13 +57,15 @@ def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "
         min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
         overwrite: bool = False, show_progress: bool = True, budget: str | None = None,
         task: str | None = None, resume: bool = False, text_column: str | None = None,
-        image_column: str | None = None, label_column: str | None = None) -> FitResult:
+        image_column: str | None = None, label_column: str | None = None, log_with: str | None = None,
+        log_dir: str | None = None) -> FitResult:
     """Train a backbone + new head on TRAIN with a strategy (or "auto": race the likely ones), test it, save a run.
     Every epoch is checkpointed beside `out`; `resume=True` continues an interrupted run into `out`."""
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
                     min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, budget=budget, task=task,
-                    text_column=text_column, image_column=image_column, label_column=label_column)
+                    text_column=text_column, image_column=image_column, label_column=label_column,
+                    log_with=log_with, log_dir=log_dir)
     return fit_spec(spec, out, overwrite, show_progress, resume)
 
 
@@ -70,7 +74,8 @@ def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: st
              max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
              min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
              budget: str | None = None, task: str | None = None, text_column: str | None = None,
-             image_column: str | None = None, label_column: str | None = None) -> RunSpec:
+             image_column: str | None = None, label_column: str | None = None, log_with: str | None = None,
+             log_dir: str | None = None) -> RunSpec:
     """The validated RunSpec of fit's options; every problem is reported at once."""
     return RunSpec.build({
         "data": {"train": str(train), "test": None if test is None else str(test), "train_size": train_size,
@@ -79,6 +84,7 @@ def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: st
         "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
         "strategy": {"name": strategy, "epochs": epochs, "lr": lr, "budget": budget},
         "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
+        "log": {"log_with": log_with, **({} if log_dir is None else {"log_dir": str(log_dir)})},
     })
 
 
@@ -102,9 +108,10 @@ class Trained:
     race: object | None
 
 
-def train_task(spec: RunSpec, data, show_progress: bool = True, checkpoints: Checkpoints | None = None) -> Trained:
+def train_task(spec: RunSpec, data, show_progress: bool = True, checkpoints: Checkpoints | None = None,
+               callbacks: Sequence[Callback] = ()) -> Trained:
     """The one recipe from a spec and its data to a trained model (fit and the scikit-learn estimators):
-    --strategy auto races the plausible plans, a named strategy trains its plan."""
+    --strategy auto races the plausible plans, a named strategy trains its plan (with the engine `callbacks`)."""
     child = (lambda name: checkpoints.child(name)) if checkpoints is not None else (lambda name: None)
     race = trained = None
     if spec.strategy.name == AUTO:  # not a plan: race the plausible plans; the winner comes back trained
@@ -115,17 +122,24 @@ def train_task(spec: RunSpec, data, show_progress: bool = True, checkpoints: Che
     spec.train.precision = resolve_precision(spec.train.precision)
     spec.data.task = data.task.kind  # as inferred from the data: printed and saved, so that a rerun reads the same
     spec.headstart_version = __version__
-    model, history = trained or _train(spec, plan, data, show_progress, child("train"))
+    model, history = trained or _train(spec, plan, data, show_progress, child("train"), callbacks)
     return Trained(spec, plan, model, history, race)
 
 
 def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpoints: Checkpoints) -> FitResult:
     data = load_task(spec.data, spec.train.seed)
-    trained = train_task(spec, data, show_progress, checkpoints)
+    tracker = Tracker(spec.log, out.name, spec.to_dict()) if spec.log.log_with else None
+    if tracker is not None:
+        engine.progress.console.print(f"logging to {spec.log.log_with}: {tracker.where}", highlight=False,
+                                      soft_wrap=True)
+    trained = train_task(spec, data, show_progress, checkpoints, [tracker] if tracker else ())
     spec, plan, model, history, race = trained.spec, trained.plan, trained.model, trained.history, trained.race
 
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
     metrics = model.task.metrics(data.test.labels, [p.label for p in predictions])
+    if tracker is not None:
+        tracker.finish(history, metrics, {"strategy": plan.strategy, "precision": spec.train.precision,
+                                          "task": spec.data.task})  # the facts added below are in history
     metrics.update(best_epoch=history.best_epoch, best_val_accuracy=history.best_val_accuracy,
                    train_seconds=round(history.seconds, 2), n_train=len(data.train), n_val=len(data.val))
 
@@ -144,15 +158,15 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpo
     return FitResult(out, metrics, history, model, plan, spec)
 
 
-def _train(spec: RunSpec, plan: Plan, data, show_progress: bool,
-           checkpoints: Checkpoints | None) -> tuple[TransferModel, History]:
+def _train(spec: RunSpec, plan: Plan, data, show_progress: bool, checkpoints: Checkpoints | None,
+           callbacks: Sequence[Callback]) -> tuple[TransferModel, History]:
     """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
     model = engine.new_model(spec.backbone, data.task, spec.train.seed)  # as auto's race builds it
     check_modality(model.backbone, spec.backbone.name, spec.data.train, data.modality)
     engine.progress.console.print(f"task: {data.task.kind}\n{plan.describe(len(model.backbone.layer_groups()))}",
                                   highlight=False)
-    return model, engine.run(model, data, plan, spec.train, spec.train.precision, show_progress,
-                             checkpoints=checkpoints)
+    return model, engine.run(model, data, plan, spec.train, spec.train.precision, show_progress, callbacks,
+                             checkpoints)
 
 
 def describe_plan(spec: RunSpec) -> str:

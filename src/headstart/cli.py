@@ -17,7 +17,7 @@ from rich.text import Text
 from . import api
 from .checkpoints import Interrupted
 from .compare import compare as compare_strategies
-from .config import BackboneSpec, DataSpec, RunSpec, StrategySpec, TrainSpec, help_for
+from .config import BackboneSpec, DataSpec, LogSpec, RunSpec, StrategySpec, TrainSpec, help_for
 from .errors import HeadstartError
 from .export import export as export_api, preprocessing_file
 from .pretrain import PretrainSpec, pretrain_from_spec, pretrain_spec
@@ -101,6 +101,8 @@ def fit(
     text_column: Optional[str] = spec_option(DataSpec, "text_column", "--text-column"),
     image_column: Optional[str] = spec_option(DataSpec, "image_column", "--image-column"),
     label_column: Optional[str] = spec_option(DataSpec, "label_column", "--label-column"),
+    log_with: Optional[str] = spec_option(LogSpec, "log_with", "--log-with"),
+    log_dir: str = spec_option(LogSpec, "log_dir", "--log-dir"),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a run's config.yaml; other options are ignored."),
@@ -118,7 +120,8 @@ def fit(
                             batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
                             precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
                             on_bad_image=on_bad_image, budget=budget, task=task, text_column=text_column,
-                            image_column=image_column, label_column=label_column)
+                            image_column=image_column, label_column=label_column, log_with=log_with,
+                            log_dir=log_dir)
     if dry_run:
         typer.echo(api.describe_plan(spec))
         return

@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import HeadstartError
 
-__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "RunSpec", "help_for", "parse_budget", "read_config_section",
-           "seed_field", "SEED_MAX"]
+__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "LogSpec", "RunSpec", "help_for", "parse_budget",
+           "read_config_section", "seed_field", "SEED_MAX"]
 
 
 class _Spec(BaseModel):
@@ -145,11 +145,21 @@ class TrainSpec(_Spec):
                                                 "steps by passing over the data several times an epoch.")
 
 
+class LogSpec(_Spec):
+    log_with: Optional[Literal["tensorboard", "mlflow"]] = Field(
+        None, description="Also log the run to an experiment tracker (through Accelerate): tensorboard or mlflow. "
+                          "Per epoch: losses, validation score, learning rates; then the test metrics; the config "
+                          "as parameters.")
+    log_dir: str = Field("runs/logs", description="Where --log-with writes, on this disk: TensorBoard event files "
+                                                  "in DIR/RUN_NAME, or the MLflow store DIR/mlflow.db.")
+
+
 class RunSpec(_Spec):
     data: DataSpec
     backbone: BackboneSpec
     strategy: StrategySpec = StrategySpec()
     train: TrainSpec = TrainSpec()
+    log: LogSpec = LogSpec()
     headstart_version: Optional[str] = None
 
     @classmethod

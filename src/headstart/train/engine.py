@@ -105,7 +105,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
         total = max(1, phase.epochs * passes * len(loader))
         scheduler = get_cosine_schedule_with_warmup(optimizer, int(phase.warmup * total), total)
         net, optimizer, loader = accelerator.prepare(net, optimizer, loader)
-        state.phase, state.number = phase, number
+        state.phase, state.number, state.optimizer = phase, number, optimizer
         first = 0
         if saved is not None and number == saved["phase"]:  # where the checkpoint left off, in this phase
             first = _restore(saved, state, hooks, optimizer, scheduler, shuffle)

@@ -42,6 +42,7 @@ class State:
     phase: Any = None
     number: int = 0                                   # the phase's index in the plan
     val_logits: Callable[[], torch.Tensor] | None = None
+    optimizer: Any = None                             # the phase's: group 0 is the head, the rest the backbone
     epoch_started: float = 0.0
     train_loss: float | None = None
     score: Any = None                                 # the Task's Score of the epoch just validated
@@ -88,8 +89,10 @@ class Validation(Callback):
             state.score = state.data.task.validate(state.val_logits(), state.targets_val)
         if state.train_loss is not None:
             self.check_loss(state.score.loss, f"{state.phase.name} phase, epoch {epoch} (validation)", state.phase.lr)
+        rates = [group["lr"] for group in state.optimizer.param_groups] if state.optimizer is not None else [None]
         state.history.records.append(EpochRecord(state.phase.name, epoch, state.score.value, state.score.loss,
-                                                 state.train_loss, time.perf_counter() - state.epoch_started))
+                                                 state.train_loss, time.perf_counter() - state.epoch_started,
+                                                 rates[0], rates[1] if len(rates) > 1 else None))
 
 
 class BestWeights(Callback):

@@ -15,6 +15,9 @@ class EpochRecord:
     val_loss: float
     train_loss: float | None = None
     seconds: float = 0.0
+    lr: float | None = None           # the head's learning rate at the epoch's end (after warm-up and decay)
+    backbone_lr: float | None = None  # the backbone's, when any of it trains
+
 
     def to_dict(self) -> dict:
         return asdict(self)
