@@ -26,7 +26,7 @@ def test_every_strategy_trains_tests_and_saves_a_run(strategy, digit_folders, tm
     result = headstart.fit(str(train), str(test), strategy=strategy, epochs=5, out=tmp_path / "run", **IMAGE)
     run = tmp_path / "run"
     for name in ("config.yaml", "metrics.json", "history.jsonl", "predictions.csv", "model/model.safetensors",
-                 "model/headstart-model.json", "learning_curve.png", "confusion_matrix.png"):
+                 "model/headstart-model.json", "learning_curve.png", "confusion_matrix.png", "README.md"):
         assert (run / name).is_file(), name
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["labels"] == ["0", "1", "2", "3"]
@@ -54,6 +54,22 @@ def test_text_lp_ft_then_predict_and_evaluate_agree_exactly_after_reload(review_
     metrics = headstart.evaluate(tmp_path / "run", str(test), show_progress=False)
     assert metrics["accuracy"] == result.metrics["accuracy"]
     assert metrics["confusion_matrix"] == result.metrics["confusion_matrix"]
+    assert metrics["interval"] == result.metrics["interval"]  # the same seed resamples the same test examples
+
+
+def test_the_model_card_says_what_the_run_files_say(review_csvs, tmp_path):
+    train, test = review_csvs
+    result = headstart.fit(str(train), str(test), backbone="minilm-l6", strategy="linear-probe", epochs=2,
+                           max_length=32, out=tmp_path / "run", show_progress=False)
+    card, metrics = (tmp_path / "run" / "README.md").read_text(), result.metrics
+    interval = metrics["interval"]
+    assert interval["metric"] == "accuracy" and interval["low"] <= metrics["accuracy"] <= interval["high"]
+    assert card.startswith("# run: minilm-l6 / linear-probe, classification")
+    assert f"`{train}`, {metrics['n_train']} examples to train on and {metrics['n_val']} to validate on" in card
+    assert f"Test: `{test}`, {metrics['n']} examples" in card and "2 labels: `fresh`, `rotten`." in card
+    assert result.plan.describe(6) in card and f"| accuracy | {metrics['accuracy']:.4f} |" in card
+    assert f"bootstrap interval {interval['low']:.4f} to {interval['high']:.4f} (200 resamples" in card
+    assert f"headstart predict {tmp_path / 'run'} INPUTS" in card and "tokenizer" in card
 
 
 def test_image_predictions_of_a_reloaded_run_equal_the_saved_ones(digit_folders, tmp_path):

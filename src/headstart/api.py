@@ -24,11 +24,13 @@ from .data import load_examples, load_task
 from .errors import HeadstartError
 from .backbones import RUN_MARKER
 from .evaluate import plot_learning_curve
+from .evaluate.noise import score_interval
+from .model_card import MODEL_CARD, model_card
 from .model import WEIGHTS_FILE, TransferModel, check_modality
 from .precision import resolve_precision
 from .predictions import (PREDICTIONS_FILE, Prediction, check_inputs, csv_cell, predict_examples, prediction_rows,
                           write_predictions)
-from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, claim_out, claim_output,
+from .runs import (CONFIG_FILE, HISTORY_FILE, METRICS_FILE, MODEL_DIR, atomic_write_text, claim_out, claim_output,
                    default_run_dir, require_run, staged_run_dir, write_json, write_jsonl, write_yaml)
 from .select.auto import AUTO, AUTO_FILE, describe_auto, resolve_auto
 from .strategies import Plan
@@ -136,7 +138,7 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpo
     spec, plan, model, history, race = trained.spec, trained.plan, trained.model, trained.history, trained.race
 
     predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
-    metrics = model.task.metrics(data.test.labels, [p.label for p in predictions])
+    metrics = scored(model.task, data.test.labels, predictions, spec.train.seed)
     if tracker is not None:
         tracker.finish(history, metrics, {"strategy": plan.strategy, "precision": spec.train.precision,
                                           "task": spec.data.task})  # the facts added below are in history
@@ -155,6 +157,8 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpo
         plot_learning_curve([r.to_dict() for r in history.records], stage / "learning_curve.png", title,
                             data.task.score_name)
         model.task.plot_test(data.test.labels, [p.label for p in predictions], metrics, stage, title)
+        atomic_write_text(stage / MODEL_CARD, model_card(out, spec, plan, len(model.backbone.layer_groups()), data,
+                                                         history, metrics, race is not None))
     return FitResult(out, metrics, history, model, plan, spec)
 
 
@@ -177,6 +181,12 @@ def describe_plan(spec: RunSpec) -> str:
     n_groups = len(backbones.load(spec.backbone).layer_groups())
     strategies.check_fits(plan, n_groups)
     return plan.describe(n_groups)
+
+
+def scored(task: Task, truth: list, predictions: list[Prediction], seed: int) -> dict:
+    """The test metrics, with the bootstrap interval of the task's score under 'interval' (fit and evaluate)."""
+    predicted = [p.label for p in predictions]
+    return {**task.metrics(truth, predicted), "interval": score_interval(task, truth, predicted, seed)}
 
 
 def run_task(run_dir: str | Path) -> Task:
@@ -205,7 +215,7 @@ def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, s
         check_inputs(model, examples)
         model.task.check_known(examples.labels, test)
         predictions = predict_examples(model, examples, spec.train.precision, show_progress)
-        metrics = model.task.metrics(examples.labels, [p.label for p in predictions])
+        metrics = scored(model.task, examples.labels, predictions, spec.train.seed)
         if output is not None:
             write_json(output, metrics)
     return metrics
