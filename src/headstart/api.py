@@ -16,9 +16,9 @@ from pathlib import Path
 
 from safetensors import SafetensorError
 
-from . import __version__, backbones, strategies
+from . import __version__, backbones, distributed, strategies
 from . import train as engine
-from .checkpoints import Checkpoints, resumable, resume_out
+from .checkpoints import Checkpoints, resumable, resume_folder, resume_out
 from .config import RunSpec
 from .data import load_examples, load_task
 from .errors import HeadstartError
@@ -94,6 +94,11 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
              show_progress: bool = True, resume: bool = False) -> FitResult:
     """`fit` from a RunSpec (e.g. a saved config.yaml): the same spec and seed give the same run."""
     out = resume_out(out, resume) or default_run_dir(spec.backbone.name, spec.strategy.name)
+    if spec.strategy.name == AUTO:
+        distributed.single_process_only("--strategy auto", "its race is timed by each process's clock; run it in "
+                                        "one process, then fit the strategy it chose with several")
+    if not distributed.is_main():  # a data-parallel helper: trains in step with the main process, writes nothing
+        return _fit(spec, out, overwrite, False, Checkpoints(resume_folder(out), writes=False) if resume else None)
     with claim_out(out, overwrite, spec.inputs()):  # before any work, so a clash costs nothing
         with resumable(out, "fit", spec.to_dict(), resume, overwrite) as checkpoints:
             return _fit(spec, out, overwrite, show_progress, checkpoints)
@@ -128,9 +133,11 @@ def train_task(spec: RunSpec, data, show_progress: bool = True, checkpoints: Che
     return Trained(spec, plan, model, history, race)
 
 
-def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpoints: Checkpoints) -> FitResult:
+def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool,
+         checkpoints: Checkpoints | None) -> FitResult:
     data = load_task(spec.data, spec.train.seed)
-    tracker = Tracker(spec.log, out.name, spec.to_dict()) if spec.log.log_with else None
+    writes = distributed.is_main()
+    tracker = Tracker(spec.log, out.name, spec.to_dict()) if spec.log.log_with and writes else None
     if tracker is not None:
         engine.progress.console.print(f"logging to {spec.log.log_with}: {tracker.where}", highlight=False,
                                       soft_wrap=True)
@@ -145,6 +152,8 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpo
     metrics.update(best_epoch=history.best_epoch, best_val_accuracy=history.best_val_accuracy,
                    train_seconds=round(history.seconds, 2), n_train=len(data.train), n_val=len(data.val))
 
+    if not writes:
+        return FitResult(out, metrics, history, model, plan, spec)
     with staged_run_dir(out, overwrite) as stage:
         write_yaml(stage / CONFIG_FILE, {"run": spec.to_dict(), "plan": plan.to_dict(), "notes": data.notes})
         write_json(stage / METRICS_FILE, metrics)

@@ -139,14 +139,16 @@ def _unpack(value, tensors: dict):
 class Checkpoints:
     """One folder of numbered checkpoints (and finished pieces of work), and its sub-folders."""
 
-    def __init__(self, folder: Path):
-        self.folder = Path(folder)
+    def __init__(self, folder: Path, writes: bool = True):
+        self.folder, self.writes = Path(folder), writes  # writes=False: read only (data-parallel helpers)
 
     def child(self, name: str) -> "Checkpoints":
-        return Checkpoints(self.folder / re.sub(r"[^A-Za-z0-9_.-]", "-", name))
+        return Checkpoints(self.folder / re.sub(r"[^A-Za-z0-9_.-]", "-", name), self.writes)
 
     def save(self, state: dict) -> None:
         """Write `state` as the next checkpoint (atomically), drop all but the newest KEEP; stop here if asked."""
+        if not self.writes:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         tensors: dict[str, torch.Tensor] = {}
         packed = json.dumps(_pack(state, tensors, "s"))
@@ -177,6 +179,8 @@ class Checkpoints:
 
     def put(self, key: str, result) -> None:
         """Keep a finished piece of work (JSON, NaN allowed) under `key`."""
+        if not self.writes:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         with atomic_path(self.folder / f"{key}.json") as tmp:
             tmp.write_text(json.dumps(result, default=lambda o: o.tolist()), encoding="utf-8")  # numpy values

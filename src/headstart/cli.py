@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from . import api
+from . import api, distributed
 from .checkpoints import Interrupted
 from .compare import compare as compare_strategies
 from .config import BackboneSpec, DataSpec, LogSpec, RunSpec, StrategySpec, TrainSpec, help_for
@@ -127,6 +127,8 @@ def fit(
         return
     out, resuming = _resume(out, resume)
     result = api.fit_spec(spec, out, overwrite, show_progress=not quiet, resume=resuming)
+    if not distributed.is_main():
+        return  # the main process of a data-parallel run reports it
     _print_metrics(result.metrics, f"{spec.backbone.name} / {result.plan.strategy}", {
         "best epoch": str(result.history.best_epoch),
         "train time": f"{result.history.seconds:.1f} s",
@@ -453,7 +455,11 @@ def _print_metrics(metrics: dict, title: str, extra: dict[str, str]) -> None:
 
 def main() -> None:
     warnings.showwarning = _show_warning
+    console.quiet = console.quiet or not distributed.is_main()  # one process of a data-parallel run speaks
     try:
+        command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+        if command != "fit":  # fit alone knows how to share a run between processes
+            distributed.single_process_only(f"'headstart {command}'", "launch 'headstart fit' on several")
         code = app(standalone_mode=False)  # click's usage errors come back here, to be printed on one line
     except HeadstartError as err:
         _print_error(str(err))

@@ -14,14 +14,15 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 import torch
-from accelerate import Accelerator
-from accelerate.utils import set_seed
+from accelerate import Accelerator, PartialState
+from accelerate.utils import DataLoaderConfiguration, set_seed
 from torch.utils.data import DataLoader, TensorDataset
 from transformers import get_cosine_schedule_with_warmup
 
 from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..config import TrainSpec
 from ..data import Examples, TaskData
+from ..distributed import on_cpu
 from ..errors import HeadstartError
 from ..model import TransferModel, autocast
 from ..strategies import Phase, Plan, check_fits
@@ -86,7 +87,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     if plan.init == "random":
         model.backbone.randomize()
     saved = checkpoints.latest() if checkpoints is not None else None
-    accelerator = Accelerator()
+    accelerator = _accelerator(spec.batch_size)
     started = time.perf_counter() - (saved["seconds"] if saved else 0.0)
     state = State(model, data, History(), data.targets(data.val))
     hooks = [*default_callbacks(spec.patience, check_loss), *callbacks]
@@ -151,6 +152,16 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     yield len(plan.phases), state.history
 
 
+def _accelerator(batch_size: int) -> Accelerator:
+    """The loop's Accelerator. With several processes each takes its share of every batch (split_batches), so
+    --batch-size is the global batch and a step averages the same examples' gradients as one process would."""
+    accelerator = Accelerator(cpu=on_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True))
+    if batch_size % accelerator.num_processes:
+        raise HeadstartError(f"--batch-size {batch_size} does not split evenly over {accelerator.num_processes} "
+                             f"processes; give a multiple of {accelerator.num_processes}")
+    return accelerator
+
+
 def _restore(saved: dict, state: State, hooks: list[Callback], optimizer, scheduler, shuffle) -> int:
     """Put a checkpoint's state back into the loop (the phase it was in is set up); the epochs it had done."""
     state.model.load_state_dict(saved["model"])
@@ -173,8 +184,9 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
     shuffle = torch.Generator().manual_seed(spec.seed + number)
     if model.backbone.trainable_from is None:
         fingerprint = model.backbone.fingerprint()
-        features = {name: embed(model.backbone, ex.inputs, EVAL_BATCH, precision, show_progress, fingerprint)
-                    for name, ex in (("train", data.train), ("val", data.val))}
+        with PartialState().main_process_first():  # the others then read what it put in the disk cache
+            features = {name: embed(model.backbone, ex.inputs, EVAL_BATCH, precision, show_progress, fingerprint)
+                        for name, ex in (("train", data.train), ("val", data.val))}
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
         return model.feature_head(), loader, shuffle, lambda: model.head_logits(features["val"])
