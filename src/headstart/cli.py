@@ -16,7 +16,7 @@ from rich.text import Text
 
 from . import api, distributed
 from .checkpoints import Interrupted
-from .compare import compare as compare_strategies
+from .compare import MIN_STEPS as COMPARE_MIN_STEPS, compare as compare_strategies
 from .config import BackboneSpec, DataSpec, LogSpec, RunSpec, StrategySpec, TrainSpec, help_for
 from .errors import HeadstartError
 from .export import export as export_api, preprocessing_file
@@ -202,6 +202,7 @@ def compare(
     batch_size: int = BATCH_SIZE,
     precision: Optional[str] = PRECISION,
     task: Optional[str] = TASK,
+    min_steps: int = spec_option(TrainSpec, "min_steps", "--min-steps", default=COMPARE_MIN_STEPS),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.html, summary.json and plots; "
                                        "default runs/compare."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the comparison succeeded."),
@@ -215,7 +216,8 @@ def compare(
         train, test, backbone=backbone, strategies=strategies.split(",") if strategies else None, folds=folds,
         seeds=seeds, shots=shots, epochs=epochs, train_size=train_size, image_size=image_size,
         max_length=max_length, weights=weights, batch_size=batch_size, precision=precision, task=task, out=out,
-        overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]), resume=resuming)
+        overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]), resume=resuming,
+        min_steps=min_steps)
     score = summary["score"]
     key, second = score["key"], score["second"]
     table = Table(title=f"{backbone} on {train}")

@@ -60,19 +60,19 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             train_size: int | None = None, image_size: int | None = None, max_length: int = 128,
             weights: str | None = None, batch_size: int = 32, precision: str | None = None, task: str | None = None,
             out: str | Path = "runs/compare", overwrite: bool = False, show_progress: bool = True,
-            command: str | None = None, resume: bool = False) -> dict:
+            command: str | None = None, resume: bool = False, min_steps: int = MIN_STEPS) -> dict:
     """Run every strategy and the baseline on the same splits; write summary.json and report.html. Every finished
     fold x shot count x strategy is checkpointed beside `out`; `resume=True` continues an interrupted comparison."""
     out = Path(out)
     given = {"train": train, "test": test, "backbone": backbone, "strategies": strategies, "folds": folds,
              "seeds": seeds, "shots": shots, "epochs": epochs, "train_size": train_size, "image_size": image_size,
              "max_length": max_length, "weights": weights, "batch_size": batch_size, "precision": precision,
-             "task": task}
+             "task": task, "min_steps": min_steps}
     options = RunSpec.build({"data": {"train": train, "test": test, "train_size": train_size, "task": task},  # as fit
                              "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
                                           "max_length": max_length},
                              "strategy": {"epochs": epochs}, "train": {"batch_size": batch_size,
-                                                                      "precision": precision}},
+                                                                      "precision": precision, "min_steps": min_steps}},
                             source="compare options")
     if folds is not None and seeds is not None:
         raise HeadstartError("give --folds K or --seeds N, not both")
@@ -114,7 +114,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
                     if result is None:
                         engine.progress.console.print(f"fold {fold + 1}/{len(splits)}, {k} per class: {name}",
                                                       highlight=False)
-                        result = _run_strategy(pristine, task, plans[name], precision, batch_size, fold, external,
+                        result = _run_strategy(pristine, task, plans[name], precision, options.train, fold, external,
                                                show_progress, checkpoints.child(unit))
                         checkpoints.put(unit, result)
                         checkpoints.child(unit).clear()
@@ -128,7 +128,8 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             "config": {"train": train, "test": test, "backbone": backbone, "strategies": names, "folds": folds,
                        "seeds": seeds, "shots": shot_list, "epochs": epochs, "train_size": train_size,
                        "image_size": image_size, "max_length": max_length, "batch_size": batch_size,
-                       "precision": precision, "plans": {n: p.to_dict() for n, p in plans.items()}},
+                       "precision": precision, "min_steps": min_steps,
+                       "plans": {n: p.to_dict() for n, p in plans.items()}},
             "task": {"modality": examples.modality, **kind.to_dict(), "n": len(examples),
                      "splits": f"{folds}-fold stratified cross-validation" if folds else
                                f"{seeds} seeded stratified 80/20 hold-outs",
@@ -156,11 +157,11 @@ def _strategy_names(requested, n_groups: int) -> list[str]:
     return names
 
 
-def _run_strategy(pristine, task: TaskData, plan, precision, batch_size, fold, external, show_progress,
+def _run_strategy(pristine, task: TaskData, plan, precision, train: TrainSpec, fold, external, show_progress,
                   checkpoints) -> dict:
     t0 = time.perf_counter()
     model, history = engine.train_plan(copy.deepcopy(pristine), task, plan,
-                                       TrainSpec(batch_size=batch_size, seed=fold, min_steps=MIN_STEPS), precision,
+                                       train.model_copy(update={"seed": fold}), precision,
                                        show_progress, checkpoints=checkpoints)
     result = _test(model, plan, task.test, precision, show_progress)
     if external is not None:
