@@ -27,7 +27,7 @@ def summary(tmp_path_factory):
         Image.fromarray(image).save(external / label / f"{i}.png")
     out = tmp_path_factory.mktemp("compare") / "digits"
     headstart.compare("builtin:digits", str(external), backbone="efficientnet-lite0", image_size=32, train_size=200,
-                      strategies=["linear-probe", "lp-ft"], seeds=2, shots="3,all", epochs=2, min_steps=4, out=out,
+                      strategies=["linear-probe", "lp-ft"], seeds=2, shots="3,all", epochs=2, shot_steps=4, out=out,
                       show_progress=False, command="headstart compare builtin:digits ...")
     return json.loads((out / "summary.json").read_text()), out
 
@@ -45,7 +45,7 @@ def test_every_strategy_runs_on_the_same_splits_against_scratch_and_the_baseline
         assert 0 <= entry["test_accuracy_mean"] <= 1  # every strategy is also tested on --test
     assert data["strategies"]["linear-probe"]["accuracy_mean"] > data["strategies"]["scratch"]["accuracy_mean"] + 0.3
     assert data["best"] in data["strategies"] and data["recommendation"].startswith(f"Use {data['best']}")
-    assert data["config"]["min_steps"] == 4  # few-shot phases train at least this many steps
+    assert data["config"]["shot_steps"] == 4  # few-shot phases train at least this many steps
 
 
 def test_benefits_are_reported_for_each_pretrained_strategy(summary):
@@ -86,7 +86,7 @@ def test_the_report_renders_its_table_and_plots_in_headless_chromium(summary, tm
 def test_compare_from_the_command_line_with_folds(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(sys, "argv", ["headstart", "compare", "builtin:digits", "--backbone", "efficientnet-lite0",
                                       "--image-size", "32", "--train-size", "120", "--folds", "2", "--strategies",
-                                      "linear-probe", "--epochs", "2", "--min-steps", "0", "--quiet",
+                                      "linear-probe", "--epochs", "2", "--shot-steps", "0", "--quiet",
                                       "--out", str(tmp_path / "c")])
     with pytest.raises(SystemExit) as exit_:
         cli.main()

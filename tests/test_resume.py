@@ -92,7 +92,7 @@ def test_auto_killed_mid_race_resumes_to_the_same_winner_and_model(here):
 
 def test_compare_killed_after_some_folds_keeps_them_and_resumes(here):
     args = ("compare", "builtin:digits", "--train-size", "150", "--strategies", "linear-probe,full", "--epochs", "2",
-            "--seeds", "2", "--min-steps", "0", *IMAGES)
+            "--seeds", "2", "--shot-steps", "0", *IMAGES)
     assert run_cli(*args, "--out", "whole")[0] == 0
     interrupted(here, 6, *args, "--out", "run")
     kept = sorted(p.name for p in resume_folder(here / "run").glob("*.json") if p.name != "command.json")

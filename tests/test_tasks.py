@@ -123,7 +123,7 @@ def test_multilabel_tags_are_learnt_with_a_tuned_threshold_and_reload_exactly(ta
 @pytest.mark.parametrize("kind, key, name", [("regression", "r2", "R²"), ("multilabel", "micro_f1", "micro-F1")])
 def test_compare_measures_every_kind_against_scratch_and_its_baseline(tables, tmp_path, kind, key, name):
     code, output = run_cli("compare", tables / kind / "train.csv", *IMAGE, "--strategies", "linear-probe",
-                           "--epochs", "2", "--folds", "2", "--min-steps", "0", "--out", tmp_path / "c")
+                           "--epochs", "2", "--folds", "2", "--shot-steps", "0", "--out", tmp_path / "c")
     assert code == 0, output
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert summary["score"]["key"] == key and summary["task"]["kind"] == kind

@@ -105,7 +105,7 @@ def test_iob_tags_get_entity_metrics(brown, tmp_path):
 
 def test_compare_and_rank_a_tagger_against_the_most_frequent_tag(brown, tmp_path):
     code, output = run_cli("compare", brown / "train.jsonl", *TEXT, "--task", "tokens", "--strategies", "linear-probe",
-                           "--epochs", "2", "--folds", "2", "--min-steps", "0", "--out", tmp_path / "c")
+                           "--epochs", "2", "--folds", "2", "--shot-steps", "0", "--out", tmp_path / "c")
     assert code == 0, output
     summary = json.loads((tmp_path / "c" / "summary.json").read_text())
     assert summary["score"]["key"] == "token_accuracy" and summary["task"]["kind"] == "tokens"

@@ -202,7 +202,8 @@ def compare(
     batch_size: int = BATCH_SIZE,
     precision: Optional[str] = PRECISION,
     task: Optional[str] = TASK,
-    min_steps: int = spec_option(TrainSpec, "min_steps", "--min-steps", default=COMPARE_MIN_STEPS),
+    shot_steps: int = typer.Option(COMPARE_MIN_STEPS, "--shot-steps", help="Give every phase at least this many "
+                                    "optimiser steps (passes over a few-shot subset), so that shots compare learning."),
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.html, summary.json and plots; "
                                        "default runs/compare."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the comparison succeeded."),
@@ -217,7 +218,7 @@ def compare(
         seeds=seeds, shots=shots, epochs=epochs, train_size=train_size, image_size=image_size,
         max_length=max_length, weights=weights, batch_size=batch_size, precision=precision, task=task, out=out,
         overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]), resume=resuming,
-        min_steps=min_steps)
+        shot_steps=shot_steps)
     score = summary["score"]
     key, second = score["key"], score["second"]
     table = Table(title=f"{backbone} on {train}")

@@ -60,19 +60,19 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             train_size: int | None = None, image_size: int | None = None, max_length: int = 128,
             weights: str | None = None, batch_size: int = 32, precision: str | None = None, task: str | None = None,
             out: str | Path = "runs/compare", overwrite: bool = False, show_progress: bool = True,
-            command: str | None = None, resume: bool = False, min_steps: int = MIN_STEPS) -> dict:
+            command: str | None = None, resume: bool = False, shot_steps: int = MIN_STEPS) -> dict:
     """Run every strategy and the baseline on the same splits; write summary.json and report.html. Every finished
     fold x shot count x strategy is checkpointed beside `out`; `resume=True` continues an interrupted comparison."""
     out = Path(out)
     given = {"train": train, "test": test, "backbone": backbone, "strategies": strategies, "folds": folds,
              "seeds": seeds, "shots": shots, "epochs": epochs, "train_size": train_size, "image_size": image_size,
              "max_length": max_length, "weights": weights, "batch_size": batch_size, "precision": precision,
-             "task": task, "min_steps": min_steps}
+             "task": task, "shot_steps": shot_steps}
     options = RunSpec.build({"data": {"train": train, "test": test, "train_size": train_size, "task": task},  # as fit
                              "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
                                           "max_length": max_length},
                              "strategy": {"epochs": epochs}, "train": {"batch_size": batch_size,
-                                                                      "precision": precision, "min_steps": min_steps}},
+                                                                      "precision": precision, "min_steps": shot_steps}},
                             source="compare options")
     if folds is not None and seeds is not None:
         raise HeadstartError("give --folds K or --seeds N, not both")
@@ -128,7 +128,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             "config": {"train": train, "test": test, "backbone": backbone, "strategies": names, "folds": folds,
                        "seeds": seeds, "shots": shot_list, "epochs": epochs, "train_size": train_size,
                        "image_size": image_size, "max_length": max_length, "batch_size": batch_size,
-                       "precision": precision, "min_steps": min_steps,
+                       "precision": precision, "shot_steps": shot_steps,
                        "plans": {n: p.to_dict() for n, p in plans.items()}},
             "task": {"modality": examples.modality, **kind.to_dict(), "n": len(examples),
                      "splits": f"{folds}-fold stratified cross-validation" if folds else
