@@ -48,4 +48,6 @@ def test_what_several_processes_refuse(tmp_path, monkeypatch):
     assert error == "error: 'headstart compare' runs in one process, not 2; launch 'headstart fit' on several"
     error = one_error(*run_cli("fit", *ARGS[:7], "--strategy", "auto", "--out", tmp_path / "a"))
     assert error.startswith("error: --strategy auto runs in one process, not 2; its race is timed")
-    assert not list(tmp_path.iterdir())
+    error = one_error(*run_cli("fit", *ARGS, "--batch-size", "33", "--out", tmp_path / "b"))
+    assert error == "error: --batch-size 33 does not split evenly over 2 processes; give a multiple of 2"
+    assert not list(tmp_path.iterdir())  # refused before any work

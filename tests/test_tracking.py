@@ -84,3 +84,14 @@ def test_bad_tracker_options_are_one_line(tmp_path):
                                "--log-dir", tmp_path / "file", "--out", tmp_path / "b"))
     assert error == f"error: --log-dir {tmp_path / 'file'} is a file; give a folder"
     assert not (tmp_path / "b").exists()
+
+
+def test_a_failed_fit_leaves_its_mlflow_run_failed_not_running(tmp_path):
+    import mlflow
+
+    error = one_error(*run_cli("fit", "builtin:digits", *IMAGES, "--strategy", "freeze:99", "--log-with", "mlflow",
+                               "--log-dir", tmp_path / "logs", "--out", tmp_path / "run"))
+    assert "freeze:99" in error and not (tmp_path / "run").exists()
+    client = mlflow.tracking.MlflowClient(mlflow_uri(tmp_path / "logs"))
+    (run,) = client.search_runs([client.get_experiment_by_name(PROJECT).experiment_id])
+    assert run.info.status == "FAILED"

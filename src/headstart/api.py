@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,14 +95,16 @@ def fit_spec(spec: RunSpec, out: str | Path | None = None, overwrite: bool = Fal
              show_progress: bool = True, resume: bool = False) -> FitResult:
     """`fit` from a RunSpec (e.g. a saved config.yaml): the same spec and seed give the same run."""
     out = resume_out(out, resume) or default_run_dir(spec.backbone.name, spec.strategy.name)
+    distributed.check_batch_size(spec.train.batch_size)
     if spec.strategy.name == AUTO:
         distributed.single_process_only("--strategy auto", "its race is timed by each process's clock; run it in "
                                         "one process, then fit the strategy it chose with several")
     if not distributed.is_main():  # a data-parallel helper: trains in step with the main process, writes nothing
-        return _fit(spec, out, overwrite, False, Checkpoints(resume_folder(out), writes=False) if resume else None)
+        return _fit(spec, out, overwrite, False, Checkpoints(resume_folder(out), writes=False) if resume else None,
+                    writes=False)
     with claim_out(out, overwrite, spec.inputs()):  # before any work, so a clash costs nothing
         with resumable(out, "fit", spec.to_dict(), resume, overwrite) as checkpoints:
-            return _fit(spec, out, overwrite, show_progress, checkpoints)
+            return _fit(spec, out, overwrite, show_progress, checkpoints, writes=True)
 
 
 @dataclass
@@ -133,22 +136,23 @@ def train_task(spec: RunSpec, data, show_progress: bool = True, checkpoints: Che
     return Trained(spec, plan, model, history, race)
 
 
-def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool,
-         checkpoints: Checkpoints | None) -> FitResult:
+def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpoints: Checkpoints | None,
+         writes: bool) -> FitResult:
+    """Train, test and (when `writes`: the main process of a data-parallel run, or the only one) save the run."""
     data = load_task(spec.data, spec.train.seed)
-    writes = distributed.is_main()
     tracker = Tracker(spec.log, out.name, spec.to_dict()) if spec.log.log_with and writes else None
     if tracker is not None:
         engine.progress.console.print(f"logging to {spec.log.log_with}: {tracker.where}", highlight=False,
                                       soft_wrap=True)
-    trained = train_task(spec, data, show_progress, checkpoints, [tracker] if tracker else ())
-    spec, plan, model, history, race = trained.spec, trained.plan, trained.model, trained.history, trained.race
+    with tracker or nullcontext():  # a run that fails is marked failed in the tracker
+        trained = train_task(spec, data, show_progress, checkpoints, [tracker] if tracker else ())
+        spec, plan, model, history, race = trained.spec, trained.plan, trained.model, trained.history, trained.race
 
-    predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
-    metrics = scored(model.task, data.test.labels, predictions, spec.train.seed)
-    if tracker is not None:
-        tracker.finish(history, metrics, {"strategy": plan.strategy, "precision": spec.train.precision,
-                                          "task": spec.data.task})  # the facts added below are in history
+        predictions = predict_examples(model, data.test, spec.train.precision, show_progress)
+        metrics = scored(model.task, data.test.labels, predictions, spec.train.seed)
+        if tracker is not None:
+            tracker.finish(history, metrics, {"strategy": plan.strategy, "precision": spec.train.precision,
+                                              "task": spec.data.task})  # the facts added below are in history
     metrics.update(best_epoch=history.best_epoch, best_val_accuracy=history.best_val_accuracy,
                    train_seconds=round(history.seconds, 2), n_train=len(data.train), n_val=len(data.val))
 

@@ -62,6 +62,9 @@ MIN_STEPS = spec_option(TrainSpec, "min_steps", "--min-steps")
 TRAIN_SIZE = spec_option(DataSpec, "train_size", "--train-size")
 ON_BAD_IMAGE = spec_option(DataSpec, "on_bad_image", "--on-bad-image")
 TASK = spec_option(DataSpec, "task", "--task")
+TEXT_COLUMN = spec_option(DataSpec, "text_column", "--text-column")
+IMAGE_COLUMN = spec_option(DataSpec, "image_column", "--image-column")
+LABEL_COLUMN = spec_option(DataSpec, "label_column", "--label-column")
 RESUME = typer.Option(None, "--resume", help="Continue the interrupted run into this --out from its last checkpoint "
                       "(give the same options); every epoch, fold or round is checkpointed beside --out.")
 
@@ -98,9 +101,9 @@ def fit(
     train_size: Optional[int] = TRAIN_SIZE,
     on_bad_image: str = ON_BAD_IMAGE,
     task: Optional[str] = TASK,
-    text_column: Optional[str] = spec_option(DataSpec, "text_column", "--text-column"),
-    image_column: Optional[str] = spec_option(DataSpec, "image_column", "--image-column"),
-    label_column: Optional[str] = spec_option(DataSpec, "label_column", "--label-column"),
+    text_column: Optional[str] = TEXT_COLUMN,
+    image_column: Optional[str] = IMAGE_COLUMN,
+    label_column: Optional[str] = LABEL_COLUMN,
     log_with: Optional[str] = spec_option(LogSpec, "log_with", "--log-with"),
     log_dir: str = spec_option(LogSpec, "log_dir", "--log-dir"),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
@@ -204,6 +207,9 @@ def compare(
     task: Optional[str] = TASK,
     shot_steps: int = typer.Option(COMPARE_MIN_STEPS, "--shot-steps", help="Give every phase at least this many "
                                     "optimiser steps (passes over a few-shot subset), so that shots compare learning."),
+    text_column: Optional[str] = TEXT_COLUMN,
+    image_column: Optional[str] = IMAGE_COLUMN,
+    label_column: Optional[str] = LABEL_COLUMN,
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for report.html, summary.json and plots; "
                                        "default runs/compare."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the comparison succeeded."),
@@ -218,7 +224,7 @@ def compare(
         seeds=seeds, shots=shots, epochs=epochs, train_size=train_size, image_size=image_size,
         max_length=max_length, weights=weights, batch_size=batch_size, precision=precision, task=task, out=out,
         overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]), resume=resuming,
-        shot_steps=shot_steps)
+        shot_steps=shot_steps, text_column=text_column, image_column=image_column, label_column=label_column)
     score = summary["score"]
     key, second = score["key"], score["second"]
     table = Table(title=f"{backbone} on {train}")
@@ -249,6 +255,9 @@ def pretrain(
     train_size: Optional[int] = spec_option(PretrainSpec, "train_size", "--train-size"),
     precision: Optional[str] = spec_option(PretrainSpec, "precision", "--precision"),
     seed: int = spec_option(PretrainSpec, "seed", "--seed"),
+    text_column: Optional[str] = TEXT_COLUMN,
+    image_column: Optional[str] = IMAGE_COLUMN,
+    label_column: Optional[str] = LABEL_COLUMN,
     out: Optional[Path] = typer.Option(None, "--out", help="Backbone folder to write; default runs/DATE-BACKBONE-METHOD."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once pretraining succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a backbone folder's config.yaml; other "
@@ -265,7 +274,7 @@ def pretrain(
         spec = pretrain_spec(data, method=method, backbone=backbone, epochs=epochs, lr=lr, batch_size=batch_size,
                              image_size=image_size, max_length=max_length, weights=weights, mask_prob=mask_prob,
                              temperature=temperature, strategy=strategy, train_size=train_size, precision=precision,
-                             seed=seed)
+                             seed=seed, text_column=text_column, image_column=image_column, label_column=label_column)
     out, resuming = _resume(out, resume)
     result = pretrain_from_spec(spec, out, overwrite, show_progress=not quiet, resume=resuming)
     table = Table(title=f"{spec.backbone.name} / {spec.method} on {spec.data}", show_header=False)
@@ -302,6 +311,9 @@ def self_train(
     min_steps: int = MIN_STEPS,
     train_size: Optional[int] = TRAIN_SIZE,
     on_bad_image: str = ON_BAD_IMAGE,
+    text_column: Optional[str] = TEXT_COLUMN,
+    image_column: Optional[str] = IMAGE_COLUMN,
+    label_column: Optional[str] = LABEL_COLUMN,
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-self-train-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
     config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a self-train run's config.yaml; other "
@@ -323,7 +335,8 @@ def self_train(
                                 batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
                                 precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
                                 on_bad_image=on_bad_image, out=out, overwrite=overwrite, show_progress=not quiet,
-                                resume=resuming)
+                                resume=resuming, text_column=text_column, image_column=image_column,
+                                label_column=label_column)
     spec = result.spec
     table = Table(title=f"{spec.backbone.name} / {spec.strategy.name}, self-training on {spec.data.train}")
     for column in ("round", "pseudo-labels", "their accuracy", "val accuracy", "test accuracy"):
@@ -345,6 +358,9 @@ def rank_backbones(
     max_length: int = spec_option(RankSpec, "max_length", "--max-length"),
     precision: Optional[str] = spec_option(RankSpec, "precision", "--precision"),
     seed: int = spec_option(RankSpec, "seed", "--seed"),
+    text_column: Optional[str] = TEXT_COLUMN,
+    image_column: Optional[str] = IMAGE_COLUMN,
+    label_column: Optional[str] = LABEL_COLUMN,
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for rank.json, rank.png and config.yaml; "
                                        "default: print the table only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the ranking succeeded."),
@@ -353,7 +369,8 @@ def rank_backbones(
     """Rank candidate backbones for TRAIN before training: LogME, H-score, LEEP, NCE from frozen features."""
     started = time.perf_counter()
     results = rank_api(train, backbones, metrics, train_size=train_size, image_size=image_size, max_length=max_length,
-                       precision=precision, seed=seed, out=out, overwrite=overwrite, show_progress=not quiet)
+                       precision=precision, seed=seed, out=out, overwrite=overwrite, show_progress=not quiet,
+                       text_column=text_column, image_column=image_column, label_column=label_column)
     names = [k for k in results[0] if k not in ("backbone", "seconds")]
     table = Table(title=f"backbones on {train}, best first by {names[0]}")
     table.add_column("#")
@@ -385,6 +402,9 @@ def advise(
     weights: Optional[str] = WEIGHTS,
     precision: Optional[str] = PRECISION,
     seed: int = SEED,
+    text_column: Optional[str] = TEXT_COLUMN,
+    image_column: Optional[str] = IMAGE_COLUMN,
+    label_column: Optional[str] = LABEL_COLUMN,
     out: Optional[Path] = typer.Option(None, "--out", help="Folder for advice.json and advice.png; default: print only."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out once the advice succeeded."),
     quiet: bool = QUIET,
@@ -392,7 +412,8 @@ def advise(
     """Which strategy suits TRAIN: labels per class x similarity to the pretraining -> a quadrant -> a strategy."""
     advice = advise_api(train, backbone=backbone, source=source, train_size=train_size, image_size=image_size,
                         max_length=max_length, weights=weights, precision=precision, seed=seed, out=out,
-                        overwrite=overwrite, show_progress=not quiet)
+                        overwrite=overwrite, show_progress=not quiet, text_column=text_column,
+                        image_column=image_column, label_column=label_column)
     m, t, per_class = advice.measurements, advice.thresholds, advice.labels_per_class
     table = Table(title=f"{backbone} on {train}", show_header=False)
     table.add_row("labels per class", f"min {per_class['min']} ('{per_class['smallest_class']}'), median "

@@ -60,15 +60,19 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             train_size: int | None = None, image_size: int | None = None, max_length: int = 128,
             weights: str | None = None, batch_size: int = 32, precision: str | None = None, task: str | None = None,
             out: str | Path = "runs/compare", overwrite: bool = False, show_progress: bool = True,
-            command: str | None = None, resume: bool = False, shot_steps: int = MIN_STEPS) -> dict:
+            command: str | None = None, resume: bool = False, shot_steps: int = MIN_STEPS,
+            text_column: str | None = None, image_column: str | None = None, label_column: str | None = None) -> dict:
     """Run every strategy and the baseline on the same splits; write summary.json and report.html. Every finished
     fold x shot count x strategy is checkpointed beside `out`; `resume=True` continues an interrupted comparison."""
     out = Path(out)
     given = {"train": train, "test": test, "backbone": backbone, "strategies": strategies, "folds": folds,
              "seeds": seeds, "shots": shots, "epochs": epochs, "train_size": train_size, "image_size": image_size,
              "max_length": max_length, "weights": weights, "batch_size": batch_size, "precision": precision,
-             "task": task, "shot_steps": shot_steps}
-    options = RunSpec.build({"data": {"train": train, "test": test, "train_size": train_size, "task": task},  # as fit
+             "task": task, "shot_steps": shot_steps, "text_column": text_column, "image_column": image_column,
+             "label_column": label_column}
+    options = RunSpec.build({"data": {"train": train, "test": test, "train_size": train_size, "task": task,  # as fit
+                                      "text_column": text_column, "image_column": image_column,
+                                      "label_column": label_column},
                              "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
                                           "max_length": max_length},
                              "strategy": {"epochs": epochs}, "train": {"batch_size": batch_size,
@@ -87,12 +91,12 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
         names = _strategy_names(strategies, len(pristine.layer_groups()))
         plans = {name: registry.plan(name, epochs) for name in names}
 
-        examples = load_examples(train, kind=task)
+        examples = load_examples(train, kind=task, columns=options.data.columns())
         if train_size is not None:
             examples = stratified_subset(examples, train_size, 0)
         check_classes(examples, 3, "to split folds and validation")
         check_modality(pristine, backbone, train, examples.modality)
-        external = load_examples(test, kind=examples.kind) if test else None
+        external = load_examples(test, kind=examples.kind, columns=options.data.columns()) if test else None
         kind = TASKS.get(examples.kind).from_labels(examples.labels)
         if external is not None:
             kind.check_known(external.labels, test, "the training data")
@@ -128,7 +132,8 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             "config": {"train": train, "test": test, "backbone": backbone, "strategies": names, "folds": folds,
                        "seeds": seeds, "shots": shot_list, "epochs": epochs, "train_size": train_size,
                        "image_size": image_size, "max_length": max_length, "batch_size": batch_size,
-                       "precision": precision, "shot_steps": shot_steps,
+                       "precision": precision, "shot_steps": shot_steps, "text_column": text_column,
+                       "image_column": image_column, "label_column": label_column,
                        "plans": {n: p.to_dict() for n, p in plans.items()}},
             "task": {"modality": examples.modality, **kind.to_dict(), "n": len(examples),
                      "splits": f"{folds}-fold stratified cross-validation" if folds else

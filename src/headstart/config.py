@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from .errors import HeadstartError
 
-__all__ = ["DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "LogSpec", "RunSpec", "help_for", "parse_budget",
+__all__ = ["TableColumns", "DataSpec", "BackboneSpec", "StrategySpec", "TrainSpec", "LogSpec", "RunSpec", "help_for", "parse_budget",
            "read_config_section", "seed_field", "SEED_MAX"]
 
 
@@ -55,19 +55,8 @@ def read_config_section(path: str | Path, section: str, command: str) -> dict:
     return raw[section]
 
 
-class DataSpec(_Spec):
-    train: str = Field(description="Training data: an image folder (one subfolder per class), a .csv/.jsonl "
-                                   "with 'text' and 'label' columns, or builtin:NAME.")
-    test: Optional[str] = Field(None, description="Test data in the same forms; default: a stratified hold-out of TRAIN.")
-    train_size: Optional[int] = Field(None, gt=1, description="Use a stratified random subset of this many TRAIN examples.")
-    test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of TRAIN held out as test when no --test is given.")
-    val_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the training part kept for validation (early stopping).")
-    on_bad_image: Literal["skip", "error"] = Field("skip", description="An image that cannot be decoded: skip it "
-                                                                       "with a warning and a count, or stop.")
-    task: Optional[str] = Field(None, description="What the labels are: classification (a 'label' column or class "
-                                                  "folders), multilabel (a 'labels' column of tags), regression "
-                                                  "(a numeric 'target' column) or tokens (a tag per word: 'tokens' and "
-                                                  "'tags' lists, or a CoNLL file); default: what TRAIN's columns say.")
+class TableColumns(_Spec):
+    """The names of a table's text, image and label columns: declared once, for every command that reads a table."""
 
     text_column: Optional[str] = Field(None, description="The column of the texts in a table (CSV, JSONL, Parquet, "
                                                          "a datasets folder); default 'text'.")
@@ -80,6 +69,21 @@ class DataSpec(_Spec):
     def columns(self) -> dict[str, Optional[str]]:
         """The table's own names for the text, image and label columns (None: headstart's)."""
         return {"text": self.text_column, "image": self.image_column, "label": self.label_column}
+
+
+class DataSpec(TableColumns):
+    train: str = Field(description="Training data: an image folder (one subfolder per class), a .csv/.jsonl "
+                                   "with 'text' and 'label' columns, or builtin:NAME.")
+    test: Optional[str] = Field(None, description="Test data in the same forms; default: a stratified hold-out of TRAIN.")
+    train_size: Optional[int] = Field(None, gt=1, description="Use a stratified random subset of this many TRAIN examples.")
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of TRAIN held out as test when no --test is given.")
+    val_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the training part kept for validation (early stopping).")
+    on_bad_image: Literal["skip", "error"] = Field("skip", description="An image that cannot be decoded: skip it "
+                                                                       "with a warning and a count, or stop.")
+    task: Optional[str] = Field(None, description="What the labels are: classification (a 'label' column or class "
+                                                  "folders), multilabel (a 'labels' column of tags), regression "
+                                                  "(a numeric 'target' column) or tokens (a tag per word: 'tokens' and "
+                                                  "'tags' lists, or a CoNLL file); default: what TRAIN's columns say.")
 
     @field_validator("task")
     @classmethod

@@ -13,7 +13,7 @@ import os
 
 from .errors import HeadstartError
 
-__all__ = ["processes", "is_main", "on_cpu", "single_process_only"]
+__all__ = ["processes", "is_main", "on_cpu", "single_process_only", "check_batch_size"]
 
 
 def processes() -> int:
@@ -40,3 +40,11 @@ def single_process_only(what: str, hint: str) -> None:
     """Refuse `what` in a run of several processes, with the way to get it."""
     if processes() > 1:
         raise HeadstartError(f"{what} runs in one process, not {processes()}; {hint}")
+
+
+def check_batch_size(batch_size: int, n_processes: int | None = None) -> None:
+    """--batch-size is the global batch, split between the processes: it must split evenly."""
+    n_processes = processes() if n_processes is None else n_processes
+    if batch_size % n_processes:
+        raise HeadstartError(f"--batch-size {batch_size} does not split evenly over {n_processes} processes; "
+                             f"give a multiple of {n_processes}")

@@ -52,13 +52,14 @@ def pretrain(data: str, *, method: str, backbone: str, epochs: int | None = None
              mask_prob: float = 0.15, temperature: float = 0.1, strategy: str | None = None,
              train_size: int | None = None, precision: str | None = None, seed: int = 0,
              out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True,
-             resume: bool = False) -> PretrainResult:
+             resume: bool = False, text_column: str | None = None, image_column: str | None = None,
+             label_column: str | None = None) -> PretrainResult:
     """Pretrain `backbone` on DATA by `method` and save it as a backbone folder that fit and compare reuse."""
     spec = pretrain_spec(data, method=method, backbone=backbone, epochs=epochs, lr=lr, batch_size=batch_size,
                          image_size=image_size, max_length=max_length, weights=weights, mask_prob=mask_prob,
                          temperature=temperature, strategy=strategy, train_size=train_size, precision=precision,
-                         seed=seed)
-    return pretrain_from_spec(spec, out, overwrite, show_progress)
+                         seed=seed, text_column=text_column, image_column=image_column, label_column=label_column)
+    return pretrain_from_spec(spec, out, overwrite, show_progress, resume)
 
 
 def pretrain_from_spec(spec: PretrainSpec, out: str | Path | None = None, overwrite: bool = False,
@@ -105,13 +106,15 @@ def pretrain_spec(data: str, *, method: str, backbone: str, epochs: int | None =
                   batch_size: int = 32, image_size: int | None = None, max_length: int = 128,
                   weights: str | None = None, mask_prob: float = 0.15, temperature: float = 0.1,
                   strategy: str | None = None, train_size: int | None = None, precision: str | None = None,
-                  seed: int = 0) -> PretrainSpec:
+                  seed: int = 0, text_column: str | None = None, image_column: str | None = None,
+                  label_column: str | None = None) -> PretrainSpec:
     """The validated PretrainSpec of pretrain's options; every problem is reported at once."""
     return PretrainSpec.build({
         "data": str(data), "method": method, "epochs": epochs, "lr": lr, "batch_size": batch_size,
         "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
         "mask_prob": mask_prob, "temperature": temperature, "strategy": strategy, "train_size": train_size,
-        "precision": precision, "seed": seed})
+        "precision": precision, "seed": seed, "text_column": text_column, "image_column": image_column,
+        "label_column": label_column})
 
 
 def _resolve(spec: PretrainSpec) -> PretrainSpec:
@@ -142,7 +145,7 @@ def _check_backbone(spec: PretrainSpec, model: backbones.Backbone) -> None:
 def _load_data(spec: PretrainSpec) -> Examples:
     """Labelled examples for supervised; inputs only (labels dropped) for the other methods."""
     labelled = spec.method == "supervised"
-    examples = load_examples(spec.data, labelled=labelled)
+    examples = load_examples(spec.data, labelled=labelled, columns=spec.columns())
     if not labelled:
         examples = Examples(examples.inputs, examples.ids, examples.modality, None, examples.source)
     if spec.train_size is not None and spec.train_size < len(examples):

@@ -11,7 +11,7 @@ from typing import Literal, Optional
 
 from pydantic import Field
 
-from ..config import BackboneSpec, _Spec, read_config_section, seed_field
+from ..config import BackboneSpec, TableColumns, read_config_section, seed_field
 from ._method import PretrainOptions
 
 __all__ = ["PretrainSpec", "RANDOM_INIT_STRATEGY"]
@@ -20,7 +20,7 @@ __all__ = ["PretrainSpec", "RANDOM_INIT_STRATEGY"]
 RANDOM_INIT_STRATEGY = "scratch"
 
 
-class PretrainSpec(_Spec):
+class PretrainSpec(TableColumns):
     data: str = Field(description="Pretraining data: an image folder, a .csv/.jsonl ('label' column/class subfolders "
                                   "for supervised; only inputs are read otherwise), a .txt (one text per line; mlm), "
                                   "or builtin:NAME.")

@@ -68,17 +68,20 @@ class Advice:
 def advise(train: str, *, backbone: str, source: str | None = None, train_size: int | None = None,
            image_size: int | None = None, max_length: int = 128, weights: str | None = None,
            precision: str | None = None, seed: int = 0, out: str | Path | None = None, overwrite: bool = False,
-           show_progress: bool = True) -> Advice:
+           show_progress: bool = True, text_column: str | None = None, image_column: str | None = None,
+           label_column: str | None = None) -> Advice:
     """Measure size and similarity of TRAIN for a backbone, and recommend a strategy; advice.json in `out`."""
-    options = RunSpec.build({"data": {"train": train, "train_size": train_size},  # every problem at once, as fit
+    options = RunSpec.build({"data": {"train": train, "train_size": train_size,  # every problem at once, as fit
+                                      "text_column": text_column, "image_column": image_column,
+                                      "label_column": label_column},
                              "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
                                           "max_length": max_length},
                              "train": {"precision": precision, "seed": seed}}, source="advise options")
     with claim_out(out, overwrite, [train, source, *options.backbone.inputs()]):  # before any work
-        examples = load_examples(train)
+        examples = load_examples(train, columns=options.data.columns())
         if train_size is not None:
             examples = stratified_subset(examples, train_size, seed)
-        source_examples = load_examples(source, labelled=False) if source else None
+        source_examples = load_examples(source, labelled=False, columns=options.data.columns()) if source else None
         advice = advise_examples(examples, options.backbone, source_examples, resolve_precision(precision), seed, show_progress)
         if out is not None:
             with staged_run_dir(Path(out), overwrite) as stage:

@@ -22,7 +22,7 @@ from pydantic import Field, ValidationError
 
 from .. import __version__, backbones as backbone_sources
 from .. import train as engine
-from ..config import BackboneSpec, DataSpec, TrainSpec, _Spec, help_for, seed_field
+from ..config import BackboneSpec, DataSpec, TableColumns, TrainSpec, help_for, seed_field
 from ..data import Examples, load_examples
 from ..data.splits import check_classes, has_classes, stratified_subset
 from ..errors import HeadstartError
@@ -38,7 +38,7 @@ NOTE = ("these are transferability estimates, not accuracies: higher is better, 
         "on this data set only")
 
 
-class RankSpec(_Spec):
+class RankSpec(TableColumns):
     """Every option of a ranking, validated at once; saved as config.yaml."""
 
     train: str = Field(description=help_for(DataSpec, "train"))
@@ -84,7 +84,8 @@ def _names(items: list[str], option: str) -> list[str]:
 def rank(train: str, backbones: list[str] | str, metrics: list[str] | str | None = None, *,
          train_size: int | None = None, image_size: int | None = None, max_length: int = 128,
          precision: str | None = None, seed: int = 0, batch_size: int = 64, out: str | Path | None = None,
-         overwrite: bool = False, show_progress: bool = True) -> list[dict]:
+         overwrite: bool = False, show_progress: bool = True, text_column: str | None = None,
+         image_column: str | None = None, label_column: str | None = None) -> list[dict]:
     """Score every backbone on TRAIN's labels; a list of {backbone, <metric>..., seconds}, best first.
 
     >>> rank("reviews.csv", backbones="minilm-l6,minilm-l6:random", metrics="logme")[0]["backbone"]
@@ -93,7 +94,8 @@ def rank(train: str, backbones: list[str] | str, metrics: list[str] | str | None
     spec = RankSpec.build(train=str(train), backbones=split(backbones),
                           metrics=list(DEFAULT_METRICS) if metrics is None else split(metrics),
                           train_size=train_size, image_size=image_size, max_length=max_length,
-                          precision=precision, seed=seed, batch_size=batch_size)
+                          precision=precision, seed=seed, batch_size=batch_size, text_column=text_column,
+                          image_column=image_column, label_column=label_column)
     with claim_out(out, overwrite, [spec.train, *spec.backbones]):  # before any work, so a clash costs nothing
         spec.precision = resolve_precision(spec.precision)
         spec.headstart_version = __version__
@@ -113,7 +115,7 @@ def rank(train: str, backbones: list[str] | str, metrics: list[str] | str | None
 
 
 def _load(spec: RankSpec) -> Examples:
-    examples = load_examples(spec.train)
+    examples = load_examples(spec.train, columns=spec.columns())
     if spec.train_size is not None:
         examples = stratified_subset(examples, spec.train_size, spec.seed)
     check_classes(examples, 1, "to rank backbones")

@@ -29,7 +29,7 @@ from .. import train as engine
 from ..api import run_spec
 from ..predictions import check_words, predict_examples, write_predictions
 from ..checkpoints import Checkpoints, resumable, resume_out
-from ..config import RunSpec
+from ..config import DataSpec, RunSpec
 from ..data import Examples, TaskData, load_examples, load_task
 from ..data.augment import augment_images
 from ..errors import HeadstartError
@@ -82,14 +82,16 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
                max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
                min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
                out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True,
-               resume: bool = False) -> SelfTrainResult:
+               resume: bool = False, text_column: str | None = None, image_column: str | None = None,
+               label_column: str | None = None) -> SelfTrainResult:
     """Train a teacher on TRAIN, pseudo-label UNLABELED, train students on both; save the best round as a run."""
     options = SelfTrainSpec.build({"unlabeled": str(unlabeled), "rounds": rounds, "selection": selection,
                                    "class_shares": class_shares, "curriculum_step": curriculum_step,
                                    "threshold": threshold, "per_class_cap": per_class_cap, "noise": noise})
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
-                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image)
+                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, text_column=text_column,
+                    image_column=image_column, label_column=label_column)
     return self_train_from_spec(spec, options, out, overwrite, show_progress, resume)
 
 
@@ -125,7 +127,7 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
         raise HeadstartError(f"{spec.data.train} holds {data.task.kind} targets, and self-train works on class labels "
                              "and tag sets only so far (a pseudo-label needs a confidence to rank by); fit, "
                              "evaluate and predict take every kind")
-    pool, truth, notes = _unlabelled_pool(options.unlabeled, data, spec.data.on_bad_image)
+    pool, truth, notes = _unlabelled_pool(options.unlabeled, data, spec.data)
     pristine = backbones.load(spec.backbone)
     check_modality(pristine, spec.backbone.name, spec.data.train, data.modality)
     n_groups = len(pristine.layer_groups())
@@ -191,12 +193,14 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
     return SelfTrainResult(out, metrics, records, best.number, best.model, best.history, spec, options)
 
 
-def _unlabelled_pool(source: str, data: TaskData, on_bad_image: str) -> tuple[Examples, list[str] | None, list[str]]:
-    """The pool without labels, its labels (only for the report; None if it has none) and notes on what was left out."""
+def _unlabelled_pool(source: str, data: TaskData, options: DataSpec) -> tuple[Examples, list[str] | None, list[str]]:
+    """The pool without labels, its labels (only for the report; None if it has none) and notes on what was left out.
+    It is read with the training data's column names and rule for bad images."""
+    read = dict(on_bad_image=options.on_bad_image, columns=options.columns())
     try:
-        examples = load_examples(source, labelled=True, on_bad_image=on_bad_image)
+        examples = load_examples(source, labelled=True, **read)
     except HeadstartError:  # no label column or no class subfolders: a plainly unlabelled pool
-        examples = load_examples(source, labelled=False, on_bad_image=on_bad_image)
+        examples = load_examples(source, labelled=False, **read)
     if examples.modality != data.modality:
         raise HeadstartError(f"--unlabeled {source} holds {examples.modality}s but the training data holds "
                              f"{data.modality}s; give unlabelled {data.modality}s")

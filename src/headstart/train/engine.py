@@ -22,7 +22,7 @@ from transformers import get_cosine_schedule_with_warmup
 from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..config import TrainSpec
 from ..data import Examples, TaskData
-from ..distributed import on_cpu
+from ..distributed import check_batch_size, on_cpu
 from ..errors import HeadstartError
 from ..model import TransferModel, autocast
 from ..strategies import Phase, Plan, check_fits
@@ -156,9 +156,7 @@ def _accelerator(batch_size: int) -> Accelerator:
     """The loop's Accelerator. With several processes each takes its share of every batch (split_batches), so
     --batch-size is the global batch and a step averages the same examples' gradients as one process would."""
     accelerator = Accelerator(cpu=on_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True))
-    if batch_size % accelerator.num_processes:
-        raise HeadstartError(f"--batch-size {batch_size} does not split evenly over {accelerator.num_processes} "
-                             f"processes; give a multiple of {accelerator.num_processes}")
+    check_batch_size(batch_size, accelerator.num_processes)  # fit checked it before any work; any other caller here
     return accelerator
 
 

@@ -5,8 +5,8 @@ validation score, the learning rates), so that a resumed run logs its whole curv
 (whose epochs happen inside the race) logs its winner's when the caller hands over the history. `finish` logs
 the test metrics and closes the tracker.
 
-    tracker = Tracker(spec.log, "digits-full", spec.to_dict())
-    engine.run(..., callbacks=[tracker]); tracker.finish(metrics)
+    with Tracker(spec.log, "digits-full", spec.to_dict()) as tracker:  # a failure marks the run failed
+        engine.run(..., callbacks=[tracker]); tracker.finish(history, metrics, resolved)
 """
 
 from __future__ import annotations
@@ -65,7 +65,25 @@ class Tracker(Callback):
         project = PROJECT if log.log_with == "mlflow" else run_name  # TensorBoard's folder is DIR/project
         self.accelerator.init_trackers(project, config=flat_params(config), init_kwargs=kwargs)
         self.where = mlflow_uri(log_dir) if log.log_with == "mlflow" else str(log_dir / run_name)
+        self.log_with = log.log_with
         self.logged = 0
+        self.closed = False
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        if kind is not None and not self.closed:  # an error or a Ctrl-C before finish(): the run did not succeed
+            self.fail()
+
+    def fail(self) -> None:
+        """Close the tracker with its run marked failed (MLflow's FAILED), so that it does not stay RUNNING."""
+        if self.log_with == "mlflow":
+            import mlflow
+
+            mlflow.end_run(status="FAILED")  # Accelerate's own end_run below then finds no active run
+        self.accelerator.end_training()
+        self.closed = True
 
     def on_epoch_end(self, state: State) -> None:
         self.log_history(state.history)
@@ -87,3 +105,4 @@ class Tracker(Callback):
         numbers = {f"test/{k}": v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
         self.accelerator.log(numbers, step=history.records[-1].epoch if history.records else 0)
         self.accelerator.end_training()
+        self.closed = True
