@@ -3,6 +3,7 @@
     plan("linear-probe")            frozen backbone, new head (features computed once)
     plan("freeze:3", epochs=5)      first 3 groups frozen, the rest fine-tuned
     plan("full"), plan("lp-ft"), plan("scratch")
+    plan("linear-probe-cv")         frozen backbone, head fitted to convergence, L2 strength by cross-validation
 """
 
 from __future__ import annotations
@@ -58,4 +59,4 @@ def check_fits(plan: Plan, n_groups: int) -> None:
                                  f"so K can be at most {n_groups}")
 
 
-from . import freeze, full, linear_probe, lp_ft, scratch  # noqa: E402,F401  (each registers itself)
+from . import freeze, full, linear_probe, linear_probe_cv, lp_ft, scratch  # noqa: E402,F401  (each registers itself)

@@ -19,8 +19,20 @@ class Phase:
     # Pretrained BatchNorm statistics stay fixed while fine-tuning: small batches of a new task would
     # replace them with noisy estimates. Training from scratch has no statistics worth keeping.
     update_bn_stats: bool = False
+    # "lbfgs": the head alone, fitted to convergence on cached features with its L2 strength chosen by
+    # cross-validation (train/convex.py); epochs and lr do not apply. "adamw": the epoch loop.
+    solver: Literal["adamw", "lbfgs"] = "adamw"
+    folds: int = 5                 # lbfgs: cross-validation folds over the training + validation examples
+
+    def __post_init__(self):
+        if self.solver == "lbfgs" and self.train_from is not None:
+            raise ValueError("an lbfgs phase fits the head on a frozen backbone's features: train_from must be None")
 
     def describe(self, n_groups: int) -> str:
+        if self.solver == "lbfgs":
+            return (f"{self.name}: head only, fitted to convergence by L-BFGS, its L2 strength chosen by "
+                    f"{self.folds}-fold cross-validation on the training + validation examples, then refit on all "
+                    "of them (backbone frozen, features cached; --epochs and --lr do not apply)")
         if self.train_from is None or self.train_from >= n_groups:
             what = "head only (backbone frozen, features cached)"
         elif self.train_from == 0:

@@ -28,6 +28,7 @@ from ..model import TransferModel, autocast
 from ..strategies import Phase, Plan, check_fits
 from ..tasks import rows_of
 from .cache import embed
+from .convex import fit_head
 from .events import Callback, State, default_callbacks
 from .history import History
 from .progress import progress_bar
@@ -98,6 +99,11 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
         model.backbone.set_trainable(phase.train_from, phase.update_bn_stats)
         if model.backbone.trainable_from is None:
             state.history.cached_phases.append(phase.name)
+        if phase.solver == "lbfgs":  # no epochs: one fit to convergence, validated out of fold (no checkpoint: seconds)
+            _convex_phase(state, fire, phase, number, spec, precision, show_progress)
+            yield number, state.history
+            fire("on_phase_end")
+            continue
         net, loader, shuffle, state.val_logits = _phase_inputs(model, data, spec, precision, number, show_progress)
         optimizer = torch.optim.AdamW(_param_groups(model, phase), weight_decay=spec.weight_decay)
         # A few-shot set is a batch or two per epoch: each epoch passes over it `passes` times so that the
@@ -174,6 +180,34 @@ def _restore(saved: dict, state: State, hooks: list[Callback], optimizer, schedu
     return saved["epochs_done"]
 
 
+def _convex_phase(state: State, fire, phase: Phase, number: int, spec: TrainSpec, precision: str,
+                  show_progress: bool) -> None:
+    """The head fitted to convergence on cached features (convex.py). Validation sees each validation example's
+    logits from a fold that left it out, so its score, auto's comparison and a task's tuning stay honest."""
+    model, data = state.model, state.data
+    features = _cached_features(model, data, precision, show_progress)
+    state.phase, state.number, state.optimizer = phase, number, None
+    state.val_logits = lambda: model.head_logits(features["val"])
+    fire("on_phase_start")
+    state.epoch_started = time.perf_counter()
+    fitted = fit_head(model.head, data.task, features["train"], data.targets(data.train), features["val"],
+                      state.targets_val, phase.folds, spec.seed + number)
+    state.train_loss, state.val_logits = fitted.loss, lambda: fitted.val_logits
+    data.notes.append(f"{phase.name}: head fitted by L-BFGS with L2 strength C = {fitted.C:g}, chosen by "
+                      f"{fitted.folds}-fold cross-validation on the {len(data.train)} training and {len(data.val)} "
+                      f"validation examples ({data.task.score_name} {fitted.cv_score:.4f} out of fold), then refit "
+                      "on all of them; its validation score is out of fold")
+    fire("on_epoch_end")
+
+
+def _cached_features(model: TransferModel, data: TaskData, precision: str, show_progress: bool) -> dict:
+    """The frozen backbone's features of the training and validation examples, through the feature cache."""
+    fingerprint = model.backbone.fingerprint()
+    with PartialState().main_process_first():  # the others then read what it put in the disk cache
+        return {name: embed(model.backbone, ex.inputs, EVAL_BATCH, precision, show_progress, fingerprint)
+                for name, ex in (("train", data.train), ("val", data.val))}
+
+
 def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, number: int,
                   show_progress: bool):
     """(module to train, training batches, their shuffling generator, validation logits()) for a phase: cached
@@ -181,10 +215,7 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
     y_train = data.targets(data.train)
     shuffle = torch.Generator().manual_seed(spec.seed + number)
     if model.backbone.trainable_from is None:
-        fingerprint = model.backbone.fingerprint()
-        with PartialState().main_process_first():  # the others then read what it put in the disk cache
-            features = {name: embed(model.backbone, ex.inputs, EVAL_BATCH, precision, show_progress, fingerprint)
-                        for name, ex in (("train", data.train), ("val", data.val))}
+        features = _cached_features(model, data, precision, show_progress)
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
         return model.feature_head(), loader, shuffle, lambda: model.head_logits(features["val"])
