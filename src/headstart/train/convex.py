@@ -65,7 +65,7 @@ def _fit_head(head, task, x_train, y_train, x_val, y_val, folds, seed) -> Convex
             best = (C, score, out_of_fold)
     C, score, out_of_fold = best
     weight, bias = _solve(task, z, y, C, None, head.out_features)
-    loss = float(task.loss(_logits(z, (weight, bias)), _targets(y)))
+    loss = float(task.loss(_logits(z, (weight, bias)), torch.from_numpy(y)))
     weight, bias = weight.double(), bias.double()
     with torch.no_grad():  # logits = (x - mean) / spread @ W.T + b  =  x @ (W / spread).T + (b - W @ (mean / spread))
         head.weight.copy_((weight / spread).to(head.weight.dtype))
@@ -83,10 +83,6 @@ def _splits(y: np.ndarray, folds: int, seed: int) -> list:
     return list(KFold(min(folds, len(y)), shuffle=True, random_state=seed).split(np.zeros(len(y))))
 
 
-def _targets(y: np.ndarray) -> torch.Tensor:
-    return torch.from_numpy(y)
-
-
 def _logits(z: torch.Tensor, weights) -> torch.Tensor:
     weight, bias = weights
     return z @ weight.T + bias
@@ -98,7 +94,7 @@ def _solve(task, z: torch.Tensor, y: np.ndarray, C: float, start, outputs: int):
     bias = torch.zeros(outputs) if start is None else start[1].clone()
     weight.requires_grad_(True)
     bias.requires_grad_(True)
-    targets, penalty = _targets(y), 0.5 / (C * len(y))
+    targets, penalty = torch.from_numpy(y), 0.5 / (C * len(y))
     optimizer = torch.optim.LBFGS([weight, bias], lr=1, max_iter=MAX_ITER, tolerance_grad=TOLERANCE[0],
                                   tolerance_change=TOLERANCE[1], history_size=20, line_search_fn="strong_wolfe")
 
