@@ -78,6 +78,17 @@ def test_fit_killed_in_its_second_phase_resumes_to_the_uninterrupted_run(here):
     assert not resume_folder(here / "run").exists()  # the checkpoints go once the run is in place
 
 
+@pytest.mark.parametrize("strategy", ["l2sp", "gradual"])
+def test_a_regularised_fit_killed_mid_phase_resumes_to_the_uninterrupted_run(here, strategy):
+    # L2-SP's pretrained weights travel in the checkpoint; gradual unfreezing picks up at the group it had reached.
+    args = ("fit", "builtin:digits", "--train-size", "150", "--strategy", strategy, "--epochs", "3", *IMAGES)
+    assert run_cli(*args, "--out", "whole")[0] == 0
+    interrupted(here, 2, *args, "--out", "run")
+    code, output = run_cli(*args, "--resume", "run")
+    assert code == 0, output
+    same_result(here / "whole", here / "run")
+
+
 def test_auto_killed_mid_race_resumes_to_the_same_winner_and_model(here):
     args = ("fit", "builtin:digits", "--train-size", "200", "--strategy", "auto", "--epochs", "3", *IMAGES)
     assert run_cli(*args, "--out", "whole")[0] == 0

@@ -191,9 +191,9 @@ def describe_plan(spec: RunSpec) -> str:
     if spec.strategy.name == AUTO:
         return describe_auto(spec)
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
-    n_groups = len(backbones.load(spec.backbone).layer_groups())
-    strategies.check_fits(plan, n_groups)
-    return plan.describe(n_groups)
+    backbone = backbones.load(spec.backbone)
+    strategies.check_fits(plan, backbone)
+    return plan.describe(len(backbone.layer_groups()))
 
 
 def scored(task: Task, truth: list, predictions: list[Prediction], seed: int) -> dict:

@@ -108,7 +108,8 @@ class BackboneSpec(_Spec):
 
 
 class StrategySpec(_Spec):
-    name: str = Field("linear-probe", description="How to reuse the backbone: linear-probe, freeze:K, full, lp-ft, scratch, or auto "
+    name: str = Field("linear-probe", description="How to reuse the backbone: linear-probe, linear-probe-cv, freeze:K, full, lp-ft, l2sp, llrd, "
+                                                       "gradual, bitfit, lora, scratch, or auto "
                                                        "(advise, then race the likely ones and keep the best).")
     epochs: Optional[int] = Field(None, ge=1, description="Epochs per phase; default: the strategy's own.")
     lr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Learning rate of the new head; default: the strategy's own.")

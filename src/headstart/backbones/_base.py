@@ -16,6 +16,11 @@ import torch
 from torch import nn
 
 
+# The query and value projections' names in the families headstart reads (BERT-style, DistilBERT, ViT, LLaMA-
+# style, GPT-2), as PEFT's defaults for them: adapting these two is LoRA's usual choice.
+ATTENTION_PROJECTIONS = ("query", "value", "q_lin", "v_lin", "q_proj", "v_proj", "qkv", "c_attn")
+
+
 @dataclass
 class LayerGroup:
     """A slice of the backbone that freezes and trains as one: modules plus any parameters owned directly."""
@@ -92,9 +97,6 @@ class Backbone(nn.Module):
         self.trainable_from = None if start == len(groups) else start
         self.train(self.training)
 
-    def trainable_groups(self) -> list[LayerGroup]:
-        return [] if self.trainable_from is None else self.layer_groups()[self.trainable_from:]
-
     def train(self, mode: bool = True) -> "Backbone":
         super().train(mode)
         if mode:
@@ -108,6 +110,10 @@ class Backbone(nn.Module):
                     if isinstance(module, nn.modules.batchnorm._BatchNorm):
                         module.eval()
         return self
+
+    def attention_projections(self) -> list[str]:
+        """The names of the attention's query and value projections, which LoRA adapts (none in a ConvNet)."""
+        return sorted({name.rsplit(".", 1)[-1] for name, _ in self.named_modules()} & set(ATTENTION_PROJECTIONS))
 
     def fingerprint(self) -> str:
         """A content hash of architecture, preprocessing and weights: the key of the feature cache."""

@@ -139,7 +139,7 @@ def _check_backbone(spec: PretrainSpec, model: backbones.Backbone) -> None:
                              f"{model.modality}s; pick {'an' if needs == 'image' else 'a'} {needs} backbone, "
                              f"e.g. {example}")
     if spec.method == "supervised":
-        strategies.check_fits(strategies.plan(spec.strategy, spec.epochs, spec.lr), len(model.layer_groups()))
+        strategies.check_fits(strategies.plan(spec.strategy, spec.epochs, spec.lr), model)
 
 
 def _load_data(spec: PretrainSpec) -> Examples:

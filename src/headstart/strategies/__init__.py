@@ -4,6 +4,7 @@
     plan("freeze:3", epochs=5)      first 3 groups frozen, the rest fine-tuned
     plan("full"), plan("lp-ft"), plan("scratch")
     plan("linear-probe-cv")         frozen backbone, head fitted to convergence, L2 strength by cross-validation
+    plan("l2sp"), plan("llrd"), plan("gradual"), plan("bitfit"), plan("lora")   regularised fine-tuning
 """
 
 from __future__ import annotations
@@ -51,12 +52,18 @@ def plan(name: str, epochs: Optional[int] = None, lr: Optional[float] = None) ->
     return builder(options, argument or None)
 
 
-def check_fits(plan: Plan, n_groups: int) -> None:
-    """Refuse a plan that freezes more layer groups than the backbone has (freeze:20 on 9 groups)."""
+def check_fits(plan: Plan, backbone) -> None:
+    """Refuse a plan the backbone cannot follow: freezing more layer groups than it has (freeze:20 on 9 groups),
+    or LoRA on a backbone without attention projections."""
+    n_groups = len(backbone.layer_groups())
     for phase in plan.phases:
         if phase.train_from is not None and phase.train_from > n_groups:
             raise HeadstartError(f"strategy {plan.strategy}: the backbone has {n_groups} layer groups, "
                                  f"so K can be at most {n_groups}")
+        if phase.lora_rank and not backbone.attention_projections():
+            raise HeadstartError(f"strategy {plan.strategy} adapts attention projections (query and value), and this "
+                                 f"{backbone.modality} backbone has none (a convolutional network): use bitfit, l2sp "
+                                 "or freeze:K instead")
 
 
-from . import freeze, full, linear_probe, linear_probe_cv, lp_ft, scratch  # noqa: E402,F401  (each registers itself)
+from . import bitfit, freeze, full, gradual, l2sp, linear_probe, linear_probe_cv, llrd, lora, lp_ft, scratch  # noqa: E402,F401  (each registers itself)

@@ -23,10 +23,18 @@ class Phase:
     # cross-validation (train/convex.py); epochs and lr do not apply. "adamw": the epoch loop.
     solver: Literal["adamw", "lbfgs"] = "adamw"
     folds: int = 5                 # lbfgs: cross-validation folds over the training + validation examples
+    # Regularised fine-tuning (each 0 / "all" / "at-once" when off):
+    lr_decay: float = 1.0          # each group learns at lr_decay x the rate of the group above it (ULMFiT, LLRD)
+    l2sp: float = 0.0              # pull of the pretrained weights back to their start (L2-SP), see events.L2SP
+    unfreeze: Literal["at-once", "gradual"] = "at-once"  # gradual: epoch e trains the head and the top e groups
+    params: Literal["all", "bias"] = "all"               # bias: only the trainable groups' biases (BitFit)
+    lora_rank: int = 0             # > 0: the trainable groups learn low-rank updates (LoRA), merged at the end
 
     def __post_init__(self):
         if self.solver == "lbfgs" and self.train_from is not None:
             raise ValueError("an lbfgs phase fits the head on a frozen backbone's features: train_from must be None")
+        if self.lora_rank and (self.params != "all" or self.unfreeze != "at-once"):
+            raise ValueError("a LoRA phase adapts its groups' projections: params and unfreeze must stay as they are")
 
     def describe(self, n_groups: int) -> str:
         if self.solver == "lbfgs":
@@ -40,7 +48,21 @@ class Phase:
         else:
             what = (f"head + backbone groups {self.train_from}..{n_groups - 1} at lr x {self.backbone_lr_mult:g} "
                     f"(groups 0..{self.train_from - 1} frozen)")
-        return f"{self.name}: {self.epochs} epochs, lr {self.lr:g}, {what}"
+        return f"{self.name}: {self.epochs} epochs, lr {self.lr:g}, {what}{self._regularised()}"
+
+    def _regularised(self) -> str:
+        """The regularisers of a fine-tuning phase, in words ('' when none is on)."""
+        said = [f"each group below the top at {self.lr_decay:g} x the rate of the one above it"] if self.lr_decay != 1 else []
+        if self.l2sp:
+            said.append(f"pulled back to the pretrained weights with strength {self.l2sp:g} (L2-SP)")
+        if self.unfreeze == "gradual":
+            said.append("unfrozen gradually: epoch 1 trains the head alone, each later epoch one more group from the top")
+        if self.params == "bias":
+            said.append("only the biases of the backbone train (BitFit)")
+        if self.lora_rank:
+            said.append(f"of the backbone only rank-{self.lora_rank} LoRA updates of its attention projections train, "
+                        "merged into the weights at the end")
+        return "".join(f"; {s}" for s in said)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import torch
 from accelerate import Accelerator, PartialState
-from accelerate.utils import DataLoaderConfiguration, set_seed
+from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwargs, set_seed
 from torch.utils.data import DataLoader, TensorDataset
 from transformers import get_cosine_schedule_with_warmup
 
@@ -28,6 +28,7 @@ from ..model import TransferModel, autocast
 from ..strategies import Phase, Plan, check_fits
 from ..tasks import rows_of
 from .cache import embed
+from . import lora
 from .convex import fit_head
 from .events import Callback, State, default_callbacks
 from .history import History
@@ -84,11 +85,11 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     epoch ends in a checkpoint there, and a run that finds one continues from it: the same steps, the same
     weights (in fp32, bit for bit) as if it had never stopped."""
     set_seed(spec.seed)
-    check_fits(plan, len(model.backbone.layer_groups()))  # the one check; --dry-run and pretrain call it early
+    check_fits(plan, model.backbone)  # the one check; --dry-run and pretrain call it early
     if plan.init == "random":
         model.backbone.randomize()
     saved = checkpoints.latest() if checkpoints is not None else None
-    accelerator = _accelerator(spec.batch_size)
+    accelerator = _accelerator(spec.batch_size, gradual=any(p.unfreeze == "gradual" for p in plan.phases))
     started = time.perf_counter() - (saved["seconds"] if saved else 0.0)
     state = State(model, data, History(), data.targets(data.val))
     hooks = [*default_callbacks(spec.patience, check_loss), *callbacks]
@@ -96,7 +97,8 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     for number, phase in enumerate(plan.phases):
         if saved is not None and number < saved["phase"]:
             continue  # done before the checkpoint
-        model.backbone.set_trainable(phase.train_from, phase.update_bn_stats)
+        _set_trainable(model, phase)
+        tuner = lora.inject(model.backbone, phase.lora_rank) if phase.lora_rank else None
         if model.backbone.trainable_from is None:
             state.history.cached_phases.append(phase.name)
         if phase.solver == "lbfgs":  # no epochs: one fit to convergence, validated out of fold (no checkpoint: seconds)
@@ -123,6 +125,8 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
             if state.stop:
                 break  # stopped early just before the checkpoint
             state.epoch_started, losses = time.perf_counter(), []
+            if phase.unfreeze == "gradual":
+                _set_trainable(model, phase, epoch)
             model.train()
             where = f"{phase.name} phase, epoch {len(state.history.records)}"
             with progress_bar(f"{phase.name} epoch {len(state.history.records)}", passes * len(loader),
@@ -135,6 +139,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
                         value = check_loss(loss.item(), where, phase.lr)
                         accelerator.backward(loss)
                         optimizer.step()
+                        fire("on_step_end")
                         scheduler.step()
                         optimizer.zero_grad(set_to_none=True)
                         losses.append(value)
@@ -151,6 +156,8 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
             if state.stop:
                 break
         fire("on_phase_end")
+        if tuner is not None:  # on the best epoch's weights: the saved model is the plain architecture again
+            lora.merge(tuner)
     fire("on_fit_end")
     model.backbone.set_trainable(None)
     model.eval()
@@ -158,10 +165,13 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     yield len(plan.phases), state.history
 
 
-def _accelerator(batch_size: int) -> Accelerator:
+def _accelerator(batch_size: int, gradual: bool = False) -> Accelerator:
     """The loop's Accelerator. With several processes each takes its share of every batch (split_batches), so
-    --batch-size is the global batch and a step averages the same examples' gradients as one process would."""
-    accelerator = Accelerator(cpu=on_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True))
+    --batch-size is the global batch and a step averages the same examples' gradients as one process would.
+    Gradual unfreezing leaves some trained parameters without gradients for a while, which DDP must be told."""
+    handlers = [DistributedDataParallelKwargs(find_unused_parameters=True)] if gradual else []
+    accelerator = Accelerator(cpu=on_cpu(), dataloader_config=DataLoaderConfiguration(split_batches=True),
+                              kwargs_handlers=handlers)
     check_batch_size(batch_size, accelerator.num_processes)  # fit checked it before any work; any other caller here
     return accelerator
 
@@ -224,10 +234,27 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
     return model, loader, shuffle, lambda: model.logits(data.val.inputs, EVAL_BATCH, precision)
 
 
+def _set_trainable(model: TransferModel, phase: Phase, epoch: int | None = None) -> None:
+    """Which backbone parameters train: the phase's groups (in epoch `epoch` of a gradual phase, the top `epoch`
+    of them), and of those only the biases in a BitFit phase."""
+    backbone, start = model.backbone, phase.train_from
+    if epoch is not None and start is not None:
+        start = max(start, len(backbone.layer_groups()) - epoch)
+    backbone.set_trainable(start, phase.update_bn_stats)
+    if phase.params == "bias":
+        for name, parameter in backbone.named_parameters():
+            parameter.requires_grad_(parameter.requires_grad and name.endswith("bias"))
+
+
 def _param_groups(model: TransferModel, phase: Phase) -> list[dict]:
+    """The head at the phase's rate, then each trainable backbone group at lr x backbone_lr_mult, times lr_decay
+    once for every group between it and the top. Under L2-SP the pretrained weights decay towards where they
+    started (events.L2SP), not towards zero."""
     groups = [{"params": list(model.head.parameters()), "lr": phase.lr}]
-    for group in model.backbone.trainable_groups():
+    n_groups = len(model.backbone.layer_groups())
+    for index, group in enumerate(model.backbone.layer_groups()):
         params = [p for p in group.parameters() if p.requires_grad]
         if params:
-            groups.append({"params": params, "lr": phase.lr * phase.backbone_lr_mult})
+            rate = phase.lr * phase.backbone_lr_mult * phase.lr_decay ** (n_groups - 1 - index)
+            groups.append({"params": params, "lr": rate, **({"weight_decay": 0.0} if phase.l2sp else {})})
     return groups

@@ -1,8 +1,9 @@
 """The engine's events, and the callbacks that hang off them: what happens around the training loop.
 
-The loop fires four events, always in this order of callbacks and events:
+The loop fires five events, always in this order of callbacks and events:
 
     on_phase_start   a phase's trainable groups, optimiser and validation path are set
+    on_step_end      after every optimiser step (the gradients still there), before the schedule moves on
     on_epoch_end     after every epoch: state.train_loss holds its mean training loss
     on_phase_end     after a phase's last epoch (or its early stop)
     on_fit_end       after the last phase, before the final history is yielded
@@ -10,7 +11,7 @@ The loop fires four events, always in this order of callbacks and events:
 The built-in callbacks, in order: Validation (scores the validation set, records the history), BestWeights
 (keeps the best epoch's weights, restores them at the end of each phase), EarlyStopping (stops a phase after
 `patience` epochs without a better one), TaskTuning (what the task decides on validation data, e.g. a multi-label
-threshold). Extra callbacks (regularisers) come after them and see the same state. After on_epoch_end the engine
+threshold), L2SP (the pull back to the pretrained weights of a phase that asks for it). Extra callbacks (regularisers) come after them and see the same state. After on_epoch_end the engine
 writes its checkpoint (when asked to), with every callback's state_dict(), and a resumed run loads them back.
 """
 
@@ -25,10 +26,10 @@ import torch
 
 from .history import EpochRecord, History
 
-__all__ = ["EVENTS", "Callback", "State", "Validation", "BestWeights", "EarlyStopping", "TaskTuning",
+__all__ = ["EVENTS", "Callback", "State", "Validation", "BestWeights", "EarlyStopping", "TaskTuning", "L2SP",
            "default_callbacks"]
 
-EVENTS = ("on_phase_start", "on_epoch_end", "on_phase_end", "on_fit_end")
+EVENTS = ("on_phase_start", "on_step_end", "on_epoch_end", "on_phase_end", "on_fit_end")
 
 
 @dataclass
@@ -55,6 +56,8 @@ class Callback:
     """Override the events you need; each receives the loop's State."""
 
     def on_phase_start(self, state: State) -> None: ...
+
+    def on_step_end(self, state: State) -> None: ...
 
     def on_epoch_end(self, state: State) -> None: ...
 
@@ -155,5 +158,35 @@ class TaskTuning(Callback):
             state.model.task = state.data.task.tuned(state.val_logits(), state.targets_val)
 
 
+class L2SP(Callback):
+    """L2-SP (Li et al., 2018): fine-tuned weights are pulled back towards the pretrained ones instead of towards
+    zero. Decoupled from the loss as AdamW's weight decay is, after every step each backbone weight moves by
+    lr x strength x (its start - itself), at its own group's learning rate. Adam's steps are about lr in size, so
+    a weight settles within roughly 1 / strength of where it started. Acts in phases whose `l2sp` is above 0."""
+
+    def __init__(self):
+        self.start: dict[str, torch.Tensor] = {}
+
+    def on_phase_start(self, state: State) -> None:
+        self.start = {name: p.detach().clone() for name, p in state.model.backbone.named_parameters()
+                      if p.requires_grad} if state.phase.l2sp else {}
+
+    def on_step_end(self, state: State) -> None:
+        if not self.start:
+            return
+        names = {p: name for name, p in state.model.backbone.named_parameters()}
+        with torch.no_grad():
+            for group in state.optimizer.param_groups[1:]:  # group 0 is the new head: nothing to go back to
+                pull = min(1.0, group["lr"] * state.phase.l2sp)
+                for p in group["params"]:
+                    p.lerp_(self.start[names[p]], pull)
+
+    def state_dict(self) -> dict:
+        return {"start": self.start}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.start = state["start"]
+
+
 def default_callbacks(patience: int, check_loss) -> list[Callback]:
-    return [Validation(check_loss), BestWeights(), EarlyStopping(patience), TaskTuning()]
+    return [Validation(check_loss), BestWeights(), EarlyStopping(patience), TaskTuning(), L2SP()]
