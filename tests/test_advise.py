@@ -56,12 +56,12 @@ def test_domain_distance_tells_a_similar_source_from_a_different_one(digit_folde
     assert similar["measurements"]["proxy_a_distance"] < 1.0 < different.measurements["proxy_a_distance"]
     assert similar["similarity"] > SIMILAR_AT["domain-distance"] > different.similarity
     assert similar["similarity_method"] == different.similarity_method == "domain-distance"
-    # 30 labels per class is small; small+similar -> linear-probe, small+different -> freeze the early quarter.
+    # 30 labels per class is small; small+similar -> linear-probe-cv, small+different -> freeze the early quarter.
     assert similar["labels_per_class"] == {"min": 30, "median": 30.0, "smallest_class": "0"}
     assert similar["size"] == different.size == "small" and 30 < SMALL_BELOW
-    assert (similar["quadrant"], similar["strategy"]) == ("small+similar", "linear-probe")
+    assert (similar["quadrant"], similar["strategy"]) == ("small+similar", "linear-probe-cv")
     assert (different.quadrant, different.strategy) == ("small+different", "freeze:2")  # 9 groups -> K = 2
-    assert different.n_groups == 9 and "linear-probe" in different.alternatives
+    assert different.n_groups == 9 and "linear-probe-cv" in different.alternatives
     assert "proxy A-distance" in different.reason or "source data" in different.reason
 
 
@@ -87,7 +87,7 @@ def test_without_source_the_probe_against_random_weights_measures_similarity(dig
 
 def test_the_rule_of_thumb_quadrants():
     common = dict(probe_pretrained=0.9, probe_random=0.6, n_groups=9, method="probe-vs-random")
-    assert recommend(labels_per_class=20, similarity=0.8, **common).strategy == "linear-probe"
+    assert recommend(labels_per_class=20, similarity=0.8, **common).strategy == "linear-probe-cv"
     assert recommend(labels_per_class=20, similarity=0.3, **common).strategy == "freeze:2"
     assert recommend(labels_per_class=500, similarity=0.8, **common).strategy == "full"
     assert recommend(labels_per_class=500, similarity=0.3, **common).strategy == "full"

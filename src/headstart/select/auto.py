@@ -35,7 +35,7 @@ from ..model import TransferModel
 from ..precision import resolve_precision
 from ..strategies import Plan
 from ..train import History
-from ._rule import SMALL_BELOW, early_freeze, recommend
+from ._rule import PROBE, SMALL_BELOW, early_freeze, recommend
 from .advise import advise_examples
 
 __all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "mcnemar_p", "race", "resolve_auto",
@@ -83,7 +83,8 @@ class Race:
 
 
 def candidates_for(advice_strategy: str, alternatives: list[str]) -> list[str]:
-    """The advised strategy, then linear-probe, lp-ft and the nearest alternatives, as far as the compute affords.
+    """The advised strategy, then the linear probe (PROBE), lp-ft and the nearest alternatives, as far as the
+    compute affords.
 
     The linear probe trains on cached features, nearly free: it is always raced, the safety net against a
     fine-tune gone wrong. A challenger that trains backbone weights costs a third of its fine-tune at the first
@@ -95,7 +96,7 @@ def candidates_for(advice_strategy: str, alternatives: list[str]) -> list[str]:
     (Kumar et al., 2022)."""
     affordable = BACKBONE_CHALLENGERS[_trains(advice_strategy)]
     chosen = [advice_strategy]
-    for name in dict.fromkeys(["linear-probe", "lp-ft", *alternatives]):
+    for name in dict.fromkeys([PROBE, "lp-ft", *alternatives]):
         if name in chosen or len(chosen) == MAX_CANDIDATES:
             continue
         if _trains(name) != "none":
@@ -180,6 +181,10 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
             saved["alive"], saved["elapsed"]
         latest = {name: tuple(score) for name, score in saved["latest"].items()}
         for name, entrant in entrants.items():
+            # A plan without epochs (linear-probe-cv's one fit) writes no checkpoint: it is fitted again, seconds.
+            reached = [r["share"] for rung in result.rungs for r in rung["results"] if r["strategy"] == name]
+            if reached and entrant.done == 0:
+                entrant.advance_to(reached[-1])
             entrant.seconds = saved["seconds"][name]
     n_rungs = _rungs_needed(len(result.candidates))
     advised = (advice or {}).get("strategy")
