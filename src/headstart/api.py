@@ -56,7 +56,8 @@ class FitResult:
 
 def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
         epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
-        max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
+        max_length: int = 128, long: str = "truncate",
+        weights: str | None = None, precision: str | None = None, seed: int = 0,
         min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
         overwrite: bool = False, show_progress: bool = True, budget: str | None = None,
         task: str | None = None, resume: bool = False, text_column: str | None = None,
@@ -65,7 +66,8 @@ def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "
     """Train a backbone + new head on TRAIN with a strategy (or "auto": race the likely ones), test it, save a run.
     Every epoch is checkpointed beside `out`; `resume=True` continues an interrupted run into `out`."""
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
-                    image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
+                    image_size=image_size, max_length=max_length, long=long,
+                    weights=weights, precision=precision, seed=seed,
                     min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, budget=budget, task=task,
                     text_column=text_column, image_column=image_column, label_column=label_column,
                     log_with=log_with, log_dir=log_dir)
@@ -74,7 +76,8 @@ def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "
 
 def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
              epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
-             max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
+             max_length: int = 128, long: str = "truncate",
+             weights: str | None = None, precision: str | None = None, seed: int = 0,
              min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
              budget: str | None = None, task: str | None = None, text_column: str | None = None,
              image_column: str | None = None, label_column: str | None = None, log_with: str | None = None,
@@ -84,7 +87,8 @@ def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: st
         "data": {"train": str(train), "test": None if test is None else str(test), "train_size": train_size,
                  "on_bad_image": on_bad_image, "task": task, "text_column": text_column,
                  "image_column": image_column, "label_column": label_column},
-        "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
+        "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length,
+                     "long": long},
         "strategy": {"name": strategy, "epochs": epochs, "lr": lr, "budget": budget},
         "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
         "log": {"log_with": log_with, **({} if log_dir is None else {"log_dir": str(log_dir)})},

@@ -55,6 +55,7 @@ LR = spec_option(StrategySpec, "lr", "--lr")
 BATCH_SIZE = spec_option(TrainSpec, "batch_size", "--batch-size")
 IMAGE_SIZE = spec_option(BackboneSpec, "image_size", "--image-size")
 MAX_LENGTH = spec_option(BackboneSpec, "max_length", "--max-length")
+LONG = spec_option(BackboneSpec, "long", "--long")
 WEIGHTS = spec_option(BackboneSpec, "weights", "--weights")
 PRECISION = spec_option(TrainSpec, "precision", "--precision")
 SEED = spec_option(TrainSpec, "seed", "--seed")
@@ -94,6 +95,7 @@ def fit(
     batch_size: int = BATCH_SIZE,
     image_size: Optional[int] = IMAGE_SIZE,
     max_length: int = MAX_LENGTH,
+    long: str = LONG,
     weights: Optional[str] = WEIGHTS,
     precision: Optional[str] = PRECISION,
     seed: int = SEED,
@@ -120,7 +122,8 @@ def fit(
         if train is None or backbone is None:
             raise HeadstartError("fit needs TRAIN and --backbone NAME (or --config config.yaml)")
         spec = api.run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr,
-                            batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
+                            batch_size=batch_size, image_size=image_size, max_length=max_length, long=long,
+                            weights=weights,
                             precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
                             on_bad_image=on_bad_image, budget=budget, task=task, text_column=text_column,
                             image_column=image_column, label_column=label_column, log_with=log_with,
@@ -201,6 +204,7 @@ def compare(
     train_size: Optional[int] = TRAIN_SIZE,
     image_size: Optional[int] = IMAGE_SIZE,
     max_length: int = MAX_LENGTH,
+    long: str = LONG,
     weights: Optional[str] = WEIGHTS,
     batch_size: int = BATCH_SIZE,
     precision: Optional[str] = PRECISION,
@@ -222,7 +226,8 @@ def compare(
     summary = compare_strategies(
         train, test, backbone=backbone, strategies=strategies.split(",") if strategies else None, folds=folds,
         seeds=seeds, shots=shots, epochs=epochs, train_size=train_size, image_size=image_size,
-        max_length=max_length, weights=weights, batch_size=batch_size, precision=precision, task=task, out=out,
+        max_length=max_length, long=long,
+        weights=weights, batch_size=batch_size, precision=precision, task=task, out=out,
         overwrite=overwrite, show_progress=not quiet, command="headstart " + " ".join(sys.argv[1:]), resume=resuming,
         shot_steps=shot_steps, text_column=text_column, image_column=image_column, label_column=label_column)
     score = summary["score"]
@@ -251,6 +256,7 @@ def pretrain(
     strategy: Optional[str] = spec_option(PretrainSpec, "strategy", "--strategy"),
     image_size: Optional[int] = IMAGE_SIZE,
     max_length: int = MAX_LENGTH,
+    long: str = LONG,
     weights: Optional[str] = WEIGHTS,
     train_size: Optional[int] = spec_option(PretrainSpec, "train_size", "--train-size"),
     precision: Optional[str] = spec_option(PretrainSpec, "precision", "--precision"),
@@ -272,7 +278,8 @@ def pretrain(
         raise HeadstartError("pretrain needs DATA, --method and --backbone NAME (or --config config.yaml)")
     else:
         spec = pretrain_spec(data, method=method, backbone=backbone, epochs=epochs, lr=lr, batch_size=batch_size,
-                             image_size=image_size, max_length=max_length, weights=weights, mask_prob=mask_prob,
+                             image_size=image_size, max_length=max_length, long=long,
+                             weights=weights, mask_prob=mask_prob,
                              temperature=temperature, strategy=strategy, train_size=train_size, precision=precision,
                              seed=seed, text_column=text_column, image_column=image_column, label_column=label_column)
     out, resuming = _resume(out, resume)
@@ -305,6 +312,7 @@ def self_train(
     batch_size: int = BATCH_SIZE,
     image_size: Optional[int] = IMAGE_SIZE,
     max_length: int = MAX_LENGTH,
+    long: str = LONG,
     weights: Optional[str] = WEIGHTS,
     precision: Optional[str] = PRECISION,
     seed: int = SEED,
@@ -332,7 +340,8 @@ def self_train(
         result = self_train_api(train, unlabeled, test, backbone=backbone, strategy=strategy, rounds=rounds,
                                 selection=selection, class_shares=class_shares, curriculum_step=curriculum_step,
                                 threshold=threshold, per_class_cap=per_class_cap, noise=noise, epochs=epochs, lr=lr,
-                                batch_size=batch_size, image_size=image_size, max_length=max_length, weights=weights,
+                                batch_size=batch_size, image_size=image_size, max_length=max_length, long=long,
+                                weights=weights,
                                 precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
                                 on_bad_image=on_bad_image, out=out, overwrite=overwrite, show_progress=not quiet,
                                 resume=resuming, text_column=text_column, image_column=image_column,
@@ -356,6 +365,7 @@ def rank_backbones(
     train_size: Optional[int] = spec_option(RankSpec, "train_size", "--train-size"),
     image_size: Optional[int] = spec_option(RankSpec, "image_size", "--image-size"),
     max_length: int = spec_option(RankSpec, "max_length", "--max-length"),
+    long: str = spec_option(RankSpec, "long", "--long"),
     precision: Optional[str] = spec_option(RankSpec, "precision", "--precision"),
     seed: int = spec_option(RankSpec, "seed", "--seed"),
     text_column: Optional[str] = TEXT_COLUMN,
@@ -369,6 +379,7 @@ def rank_backbones(
     """Rank candidate backbones for TRAIN before training: LogME, H-score, LEEP, NCE from frozen features."""
     started = time.perf_counter()
     results = rank_api(train, backbones, metrics, train_size=train_size, image_size=image_size, max_length=max_length,
+                       long=long,
                        precision=precision, seed=seed, out=out, overwrite=overwrite, show_progress=not quiet,
                        text_column=text_column, image_column=image_column, label_column=label_column)
     names = [k for k in results[0] if k not in ("backbone", "seconds")]
@@ -399,6 +410,7 @@ def advise(
     train_size: Optional[int] = TRAIN_SIZE,
     image_size: Optional[int] = IMAGE_SIZE,
     max_length: int = MAX_LENGTH,
+    long: str = LONG,
     weights: Optional[str] = WEIGHTS,
     precision: Optional[str] = PRECISION,
     seed: int = SEED,
@@ -411,7 +423,7 @@ def advise(
 ):
     """Which strategy suits TRAIN: labels per class x similarity to the pretraining -> a quadrant -> a strategy."""
     advice = advise_api(train, backbone=backbone, source=source, train_size=train_size, image_size=image_size,
-                        max_length=max_length, weights=weights, precision=precision, seed=seed, out=out,
+                        max_length=max_length, long=long, weights=weights, precision=precision, seed=seed, out=out,
                         overwrite=overwrite, show_progress=not quiet, text_column=text_column,
                         image_column=image_column, label_column=label_column)
     m, t, per_class = advice.measurements, advice.thresholds, advice.labels_per_class

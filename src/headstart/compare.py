@@ -57,7 +57,7 @@ def parse_shots(text: str | list | None) -> list:
 
 def compare(train: str, test: str | None = None, *, backbone: str, strategies: list[str] | None = None,
             folds: int | None = None, seeds: int | None = None, shots=None, epochs: int | None = None,
-            train_size: int | None = None, image_size: int | None = None, max_length: int = 128,
+            train_size: int | None = None, image_size: int | None = None, max_length: int = 128, long: str = "truncate",
             weights: str | None = None, batch_size: int = 32, precision: str | None = None, task: str | None = None,
             out: str | Path = "runs/compare", overwrite: bool = False, show_progress: bool = True,
             command: str | None = None, resume: bool = False, shot_steps: int = MIN_STEPS,
@@ -67,14 +67,15 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
     out = Path(out)
     given = {"train": train, "test": test, "backbone": backbone, "strategies": strategies, "folds": folds,
              "seeds": seeds, "shots": shots, "epochs": epochs, "train_size": train_size, "image_size": image_size,
-             "max_length": max_length, "weights": weights, "batch_size": batch_size, "precision": precision,
+             "max_length": max_length, "long": long,
+             "weights": weights, "batch_size": batch_size, "precision": precision,
              "task": task, "shot_steps": shot_steps, "text_column": text_column, "image_column": image_column,
              "label_column": label_column}
     options = RunSpec.build({"data": {"train": train, "test": test, "train_size": train_size, "task": task,  # as fit
                                       "text_column": text_column, "image_column": image_column,
                                       "label_column": label_column},
                              "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
-                                          "max_length": max_length},
+                                          "max_length": max_length, "long": long},
                              "strategy": {"epochs": epochs}, "train": {"batch_size": batch_size,
                                                                       "precision": precision, "min_steps": shot_steps}},
                             source="compare options")
@@ -131,7 +132,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
             "command": command,
             "config": {"train": train, "test": test, "backbone": backbone, "strategies": names, "folds": folds,
                        "seeds": seeds, "shots": shot_list, "epochs": epochs, "train_size": train_size,
-                       "image_size": image_size, "max_length": max_length, "batch_size": batch_size,
+                       "image_size": image_size, "max_length": max_length, "long": long, "batch_size": batch_size,
                        "precision": precision, "shot_steps": shot_steps, "text_column": text_column,
                        "image_column": image_column, "label_column": label_column,
                        "plans": {n: p.to_dict() for n, p in plans.items()}},

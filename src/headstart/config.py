@@ -100,7 +100,11 @@ class BackboneSpec(_Spec):
                                   "Face model folder, or a headstart run directory. Suffix ':random' for random weights.")
     weights: Optional[str] = Field(None, description="Weights for timm:ARCH: a .safetensors file or a PyTorch state dict.")
     image_size: Optional[int] = Field(None, ge=8, le=1024, description="Image side in pixels; default: the backbone's own.")
-    max_length: int = Field(128, ge=8, le=4096, description="Longest text in tokens; longer texts are truncated.")
+    max_length: int = Field(128, ge=8, le=4096, description="Longest text in tokens; longer texts are truncated "
+                                                            "(or cut into windows: --long chunk).")
+    long: Literal["truncate", "chunk"] = Field("truncate", description="A text longer than --max-length tokens: "
+                                               "truncate it, or chunk it into overlapping windows of that length, "
+                                               "embedded each and averaged over the text's tokens.")
 
     def inputs(self) -> list[str | None]:
         """What the backbone reads from disk (a folder by name, a weights file): never a place to write."""

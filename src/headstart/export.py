@@ -65,6 +65,10 @@ def export(run_dir: str | Path, format: str = "onnx", out: str | Path | None = N
     model, _ = _open_run(run_dir)
     model = model.float().eval()
     backbone = model.backbone
+    if getattr(backbone, "long", "truncate") == "chunk":
+        raise HeadstartError(f"{run_dir} reads long texts in windows (--long chunk), and cutting them and averaging "
+                             "the windows happens outside the network; use 'headstart predict' for this run, or "
+                             "fit it with --long truncate to export it")
 
     sample = _sample(backbone, 2)
     names = list(sample)

@@ -38,6 +38,7 @@ class _TransferEstimator(BaseEstimator):
 
     def __init__(self, backbone: str = "minilm-l6", strategy: str = "linear-probe", epochs: int | None = None,
                  lr: float | None = None, batch_size: int = 32, image_size: int | None = None, max_length: int = 128,
+                 long: str = "truncate",
                  weights: str | None = None, precision: str | None = None, seed: int = 0, min_steps: int = 0,
                  budget: str | None = None, show_progress: bool = False):
         self.backbone = backbone
@@ -47,6 +48,7 @@ class _TransferEstimator(BaseEstimator):
         self.batch_size = batch_size
         self.image_size = image_size
         self.max_length = max_length
+        self.long = long
         self.weights = weights
         self.precision = precision
         self.seed = seed
@@ -59,6 +61,7 @@ class _TransferEstimator(BaseEstimator):
         try:
             spec = run_spec(SOURCE, backbone=self.backbone, strategy=self.strategy, epochs=self.epochs, lr=self.lr,
                             batch_size=self.batch_size, image_size=self.image_size, max_length=self.max_length,
+                            long=self.long,
                             weights=self.weights, precision=self.precision, seed=self.seed,
                             min_steps=self.min_steps, budget=self.budget, task=kind)
             inputs, modality = _inputs(X)

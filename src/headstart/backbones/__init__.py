@@ -31,7 +31,7 @@ BACKBONES: Registry[Callable[[BackboneSpec, bool], Backbone]] = Registry("backbo
 
 @BACKBONES.register("minilm-l6")
 def _minilm(spec: BackboneSpec, pretrained: bool) -> Backbone:
-    return HFTextBackbone.from_folder(minilm_folder(), spec.max_length, weights=pretrained)
+    return HFTextBackbone.from_folder(minilm_folder(), spec.max_length, weights=pretrained, long=spec.long)
 
 
 def _register_lite(variant: int) -> None:
@@ -95,7 +95,7 @@ def _from_folder(folder: Path, spec: BackboneSpec) -> Backbone:
                                                   run.head.bias.detach().clone())
         return run.backbone
     if (folder / "config.json").is_file():
-        return HFTextBackbone.from_folder(folder, spec.max_length)
+        return HFTextBackbone.from_folder(folder, spec.max_length, long=spec.long)
     raise HeadstartError(f"{folder} is not a headstart run directory (no model/{RUN_MARKER}), a pretrained backbone "
                          f"folder (no {BACKBONE_MARKER}) or a Hugging Face model folder (no config.json)")
 
@@ -107,7 +107,8 @@ def rebuild(description: dict, folder: Path) -> Backbone:
     """The architecture a saved `describe()` names, with random weights (the caller loads the saved ones)."""
     source = description.get("source")
     if source == "hf-text":
-        return HFTextBackbone.from_folder(folder / description["folder"], description["max_length"], weights=False)
+        return HFTextBackbone.from_folder(folder / description["folder"], description["max_length"], weights=False,
+                                          long=description.get("long", "truncate"))
     if source == "timm":
         return TimmBackbone.create(description["arch"], description["image_size"], description["mean"], description["std"])
     raise HeadstartError(f"{folder}: unknown backbone source '{source}'; was it saved by a newer headstart?")

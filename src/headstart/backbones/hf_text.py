@@ -75,16 +75,18 @@ def _find_layers(model) -> tuple[torch.nn.Module, list[torch.nn.Module]]:
 class HFTextBackbone(Backbone):
     modality = "text"
 
-    def __init__(self, model, tokenizer, max_length: int = 128):
+    def __init__(self, model, tokenizer, max_length: int = 128, long: str = "truncate"):
         super().__init__()
         self.model = model
         self.tokenizer = tokenizer
         self.max_length = max_length
+        self.long = long
         self.dim = model.config.hidden_size
         self._embeddings, self._layers = _find_layers(model)
 
     @classmethod
-    def from_folder(cls, folder: str | Path, max_length: int = 128, weights: bool = True) -> "HFTextBackbone":
+    def from_folder(cls, folder: str | Path, max_length: int = 128, weights: bool = True,
+                    long: str = "truncate") -> "HFTextBackbone":
         folder = Path(folder)
         check_no_custom_code(folder)
         try:
@@ -99,18 +101,25 @@ class HFTextBackbone(Backbone):
                                               trust_remote_code=False)
         except (OSError, ValueError) as err:
             raise HeadstartError(f"cannot load the model in {folder} ({str(err).splitlines()[0]})") from None
-        return cls(model, tokenizer, max_length)
+        return cls(model, tokenizer, max_length, long)
 
     def forward(self, batch):
-        """Mean-pooled features [batch, dim]; for lists of words, each word's first subword [words, dim]."""
+        """Mean-pooled features [batch, dim] (a chunked text's over all its windows' tokens); for lists of words,
+        each word's first subword [words, dim]."""
         batch = dict(batch)
         word_index, word_mask = batch.pop("word_index", None), batch.pop("word_mask", None)
+        text_index = batch.pop("text_index", None)
         hidden = self.model(**batch).last_hidden_state
         if word_index is not None:
             rows = torch.arange(len(hidden), device=hidden.device).unsqueeze(1)
             return hidden[rows, word_index][word_mask]
         mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1)
+        total, count = (hidden * mask).sum(1), mask.sum(1)
+        if text_index is not None:  # windows -> their texts: the token sums and counts add up
+            texts = int(text_index.max()) + 1
+            total = total.new_zeros(texts, total.shape[1]).index_add_(0, text_index, total)
+            count = count.new_zeros(texts, 1).index_add_(0, text_index, count)
+        return total / count.clamp(min=1)
 
     def layer_groups(self):
         groups = [LayerGroup("embeddings", [self._embeddings])]
@@ -120,8 +129,24 @@ class HFTextBackbone(Backbone):
         inputs = list(inputs)
         if inputs and is_words(inputs[0]):
             return self._words(inputs)
+        if self.long == "chunk":
+            return self._windows(inputs)
         return dict(self.tokenizer(inputs, padding=True, truncation=True, max_length=self.max_length,
                                    return_tensors="pt"))
+
+    def _windows(self, texts: list[str]) -> dict:
+        """Each text as windows of at most max_length tokens (the special tokens included), each overlapping the one
+        before by a quarter of it, so that no token is read without context on one side; `text_index` says whose
+        window each row is. A text that fits is one window, tokenised exactly as truncation would."""
+        if not self.tokenizer.is_fast:
+            raise HeadstartError("--long chunk needs a fast tokenizer (a tokenizer.json in the model folder), which "
+                                 "cuts windows; this backbone has none: use --long truncate")
+        body = self.max_length - self.tokenizer.num_special_tokens_to_add()
+        encoded = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
+                                 return_overflowing_tokens=True, stride=max(0, body // 4), return_tensors="pt")
+        windows = dict(encoded)
+        windows["text_index"] = windows.pop("overflow_to_sample_mapping")
+        return windows
 
     def _words(self, sentences: list[list[str]]) -> dict:
         """Tokenised lists of words, with where each word's first subword is (word_index) and which positions are
@@ -157,7 +182,7 @@ class HFTextBackbone(Backbone):
         self.model.load_state_dict(fresh.state_dict())
 
     def describe(self):
-        return {"source": "hf-text", "folder": "hf", "max_length": self.max_length,
+        return {"source": "hf-text", "folder": "hf", "max_length": self.max_length, "long": self.long,
                 "model_type": self.model.config.model_type}
 
     def save_assets(self, folder):

@@ -48,7 +48,8 @@ class PretrainResult:
 
 
 def pretrain(data: str, *, method: str, backbone: str, epochs: int | None = None, lr: float | None = None,
-             batch_size: int = 32, image_size: int | None = None, max_length: int = 128, weights: str | None = None,
+             batch_size: int = 32, image_size: int | None = None, max_length: int = 128, long: str = "truncate",
+             weights: str | None = None,
              mask_prob: float = 0.15, temperature: float = 0.1, strategy: str | None = None,
              train_size: int | None = None, precision: str | None = None, seed: int = 0,
              out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True,
@@ -56,7 +57,7 @@ def pretrain(data: str, *, method: str, backbone: str, epochs: int | None = None
              label_column: str | None = None) -> PretrainResult:
     """Pretrain `backbone` on DATA by `method` and save it as a backbone folder that fit and compare reuse."""
     spec = pretrain_spec(data, method=method, backbone=backbone, epochs=epochs, lr=lr, batch_size=batch_size,
-                         image_size=image_size, max_length=max_length, weights=weights, mask_prob=mask_prob,
+                         image_size=image_size, max_length=max_length, long=long, weights=weights, mask_prob=mask_prob,
                          temperature=temperature, strategy=strategy, train_size=train_size, precision=precision,
                          seed=seed, text_column=text_column, image_column=image_column, label_column=label_column)
     return pretrain_from_spec(spec, out, overwrite, show_progress, resume)
@@ -103,7 +104,7 @@ def pretrain_from_spec(spec: PretrainSpec, out: str | Path | None = None, overwr
 
 
 def pretrain_spec(data: str, *, method: str, backbone: str, epochs: int | None = None, lr: float | None = None,
-                  batch_size: int = 32, image_size: int | None = None, max_length: int = 128,
+                  batch_size: int = 32, image_size: int | None = None, max_length: int = 128, long: str = "truncate",
                   weights: str | None = None, mask_prob: float = 0.15, temperature: float = 0.1,
                   strategy: str | None = None, train_size: int | None = None, precision: str | None = None,
                   seed: int = 0, text_column: str | None = None, image_column: str | None = None,
@@ -111,7 +112,8 @@ def pretrain_spec(data: str, *, method: str, backbone: str, epochs: int | None =
     """The validated PretrainSpec of pretrain's options; every problem is reported at once."""
     return PretrainSpec.build({
         "data": str(data), "method": method, "epochs": epochs, "lr": lr, "batch_size": batch_size,
-        "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length},
+        "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length,
+                     "long": long},
         "mask_prob": mask_prob, "temperature": temperature, "strategy": strategy, "train_size": train_size,
         "precision": precision, "seed": seed, "text_column": text_column, "image_column": image_column,
         "label_column": label_column})

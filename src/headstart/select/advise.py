@@ -66,7 +66,7 @@ class Advice:
 
 
 def advise(train: str, *, backbone: str, source: str | None = None, train_size: int | None = None,
-           image_size: int | None = None, max_length: int = 128, weights: str | None = None,
+           image_size: int | None = None, max_length: int = 128, long: str = "truncate", weights: str | None = None,
            precision: str | None = None, seed: int = 0, out: str | Path | None = None, overwrite: bool = False,
            show_progress: bool = True, text_column: str | None = None, image_column: str | None = None,
            label_column: str | None = None) -> Advice:
@@ -75,7 +75,7 @@ def advise(train: str, *, backbone: str, source: str | None = None, train_size: 
                                       "text_column": text_column, "image_column": image_column,
                                       "label_column": label_column},
                              "backbone": {"name": backbone, "weights": weights, "image_size": image_size,
-                                          "max_length": max_length},
+                                          "max_length": max_length, "long": long},
                              "train": {"precision": precision, "seed": seed}}, source="advise options")
     with claim_out(out, overwrite, [train, source, *options.backbone.inputs()]):  # before any work
         examples = load_examples(train, columns=options.data.columns())

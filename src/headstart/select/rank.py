@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 import numpy as np
 import torch
@@ -49,6 +49,7 @@ class RankSpec(TableColumns):
     train_size: Optional[int] = Field(None, gt=1, description=help_for(DataSpec, "train_size"))
     image_size: Optional[int] = Field(None, ge=8, le=1024, description=help_for(BackboneSpec, "image_size"))
     max_length: int = Field(128, ge=8, le=4096, description=help_for(BackboneSpec, "max_length"))
+    long: Literal["truncate", "chunk"] = Field("truncate", description=help_for(BackboneSpec, "long"))
     precision: Optional[str] = Field(None, description=help_for(TrainSpec, "precision"))
     seed: int = seed_field("Seed for the --train-size subset and for NAME:random weights")
     batch_size: int = Field(64, ge=1, description="Examples per embedding batch.")
@@ -82,7 +83,7 @@ def _names(items: list[str], option: str) -> list[str]:
 
 
 def rank(train: str, backbones: list[str] | str, metrics: list[str] | str | None = None, *,
-         train_size: int | None = None, image_size: int | None = None, max_length: int = 128,
+         train_size: int | None = None, image_size: int | None = None, max_length: int = 128, long: str = "truncate",
          precision: str | None = None, seed: int = 0, batch_size: int = 64, out: str | Path | None = None,
          overwrite: bool = False, show_progress: bool = True, text_column: str | None = None,
          image_column: str | None = None, label_column: str | None = None) -> list[dict]:
@@ -93,7 +94,7 @@ def rank(train: str, backbones: list[str] | str, metrics: list[str] | str | None
     split = lambda v: v.split(",") if isinstance(v, str) else list(v)
     spec = RankSpec.build(train=str(train), backbones=split(backbones),
                           metrics=list(DEFAULT_METRICS) if metrics is None else split(metrics),
-                          train_size=train_size, image_size=image_size, max_length=max_length,
+                          train_size=train_size, image_size=image_size, max_length=max_length, long=long,
                           precision=precision, seed=seed, batch_size=batch_size, text_column=text_column,
                           image_column=image_column, label_column=label_column)
     with claim_out(out, overwrite, [spec.train, *spec.backbones]):  # before any work, so a clash costs nothing
@@ -129,7 +130,7 @@ def _load_backbones(spec: RankSpec, examples: Examples) -> dict[str, tuple]:
         started = time.perf_counter()
         set_seed(spec.seed)  # NAME:random gets the same weights whatever its place in the list
         backbone = backbone_sources.load(BackboneSpec(name=name, image_size=spec.image_size,
-                                                      max_length=spec.max_length))
+                                                      max_length=spec.max_length, long=spec.long))
         if backbone.modality != examples.modality:
             raise HeadstartError(f"backbone '{name}' reads {backbone.modality}s but {spec.train} holds "
                                  f"{examples.modality}s; rank {examples.modality} backbones only")

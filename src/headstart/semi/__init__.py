@@ -79,7 +79,8 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
                curriculum_step: float = 0.25, threshold: float | None = None, per_class_cap: int | None = None,
                noise: bool = False,
                epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
-               max_length: int = 128, weights: str | None = None, precision: str | None = None, seed: int = 0,
+               max_length: int = 128, long: str = "truncate",
+               weights: str | None = None, precision: str | None = None, seed: int = 0,
                min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
                out: str | Path | None = None, overwrite: bool = False, show_progress: bool = True,
                resume: bool = False, text_column: str | None = None, image_column: str | None = None,
@@ -89,7 +90,8 @@ def self_train(train: str, unlabeled: str, test: str | None = None, *, backbone:
                                    "class_shares": class_shares, "curriculum_step": curriculum_step,
                                    "threshold": threshold, "per_class_cap": per_class_cap, "noise": noise})
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
-                    image_size=image_size, max_length=max_length, weights=weights, precision=precision, seed=seed,
+                    image_size=image_size, max_length=max_length, long=long,
+                    weights=weights, precision=precision, seed=seed,
                     min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, text_column=text_column,
                     image_column=image_column, label_column=label_column)
     return self_train_from_spec(spec, options, out, overwrite, show_progress, resume)
