@@ -66,4 +66,6 @@ def check_fits(plan: Plan, backbone) -> None:
                                  "or freeze:K instead")
 
 
-from . import bitfit, freeze, full, gradual, l2sp, linear_probe, linear_probe_cv, llrd, lora, lp_ft, scratch  # noqa: E402,F401  (each registers itself)
+# each registers itself
+from . import (bitfit, freeze, full, gradual, l2sp, linear_probe, linear_probe_cv, llrd, lora,  # noqa: E402,F401
+               lp_ft, scratch)

@@ -52,7 +52,8 @@ class Phase:
 
     def _regularised(self) -> str:
         """The regularisers of a fine-tuning phase, in words ('' when none is on)."""
-        said = [f"each group below the top at {self.lr_decay:g} x the rate of the one above it"] if self.lr_decay != 1 else []
+        said = [f"each group below the top at {self.lr_decay:g} x the rate of the one above it"
+                ] if self.lr_decay != 1 else []
         if self.l2sp:
             said.append(f"pulled back to the pretrained weights with strength {self.l2sp:g} (L2-SP)")
         if self.unfreeze == "gradual":

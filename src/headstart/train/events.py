@@ -11,7 +11,8 @@ The loop fires five events, always in this order of callbacks and events:
 The built-in callbacks, in order: Validation (scores the validation set, records the history), BestWeights
 (keeps the best epoch's weights, restores them at the end of each phase), EarlyStopping (stops a phase after
 `patience` epochs without a better one), TaskTuning (what the task decides on validation data, e.g. a multi-label
-threshold), L2SP (the pull back to the pretrained weights of a phase that asks for it). Extra callbacks (regularisers) come after them and see the same state. After on_epoch_end the engine
+threshold), L2SP (the pull back to the pretrained weights of a phase that asks for it). Extra callbacks
+(regularisers) come after them and see the same state. After on_epoch_end the engine
 writes its checkpoint (when asked to), with every callback's state_dict(), and a resumed run loads them back.
 """
 
@@ -166,26 +167,30 @@ class L2SP(Callback):
 
     def __init__(self):
         self.start: dict[str, torch.Tensor] = {}
+        self.anchors: dict | None = None  # parameter -> its start, paired once per phase (not on every step)
 
     def on_phase_start(self, state: State) -> None:
         self.start = {name: p.detach().clone() for name, p in state.model.backbone.named_parameters()
                       if p.requires_grad} if state.phase.l2sp else {}
+        self.anchors = None
 
     def on_step_end(self, state: State) -> None:
         if not self.start:
             return
-        names = {p: name for name, p in state.model.backbone.named_parameters()}
+        if self.anchors is None:
+            self.anchors = {p: self.start[name] for name, p in state.model.backbone.named_parameters()
+                            if name in self.start}
         with torch.no_grad():
             for group in state.optimizer.param_groups[1:]:  # group 0 is the new head: nothing to go back to
                 pull = min(1.0, group["lr"] * state.phase.l2sp)
                 for p in group["params"]:
-                    p.lerp_(self.start[names[p]], pull)
+                    p.lerp_(self.anchors[p], pull)
 
     def state_dict(self) -> dict:
         return {"start": self.start}
 
     def load_state_dict(self, state: dict) -> None:
-        self.start = state["start"]
+        self.start, self.anchors = state["start"], None
 
 
 def default_callbacks(patience: int, check_loss) -> list[Callback]:
