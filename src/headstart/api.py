@@ -19,6 +19,7 @@ from safetensors import SafetensorError
 
 from . import __version__, backbones, distributed, strategies
 from . import train as engine
+from .baselines import BASELINE_NAME
 from .checkpoints import Checkpoints, resumable, resume_folder, resume_out
 from .config import RunSpec
 from .data import load_examples, load_task
@@ -39,6 +40,8 @@ from .tasks import Task, task_of_marker
 from .train import Callback, History
 from .train.tracking import Tracker
 
+NO_BACKBONE = "none"  # what a baseline run records as its backbone when none was given
+
 __all__ = ["fit", "fit_spec", "run_spec", "describe_plan", "evaluate", "predict", "predict_examples", "write_predictions",
            "prediction_rows", "run_task", "csv_cell", "FitResult", "Prediction", "PREDICTIONS_FILE"]
 
@@ -54,7 +57,7 @@ class FitResult:
     spec: RunSpec
 
 
-def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
+def fit(train: str, test: str | None = None, *, backbone: str | None = None, strategy: str = "linear-probe",
         epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
         max_length: int = 128, long: str = "truncate",
         weights: str | None = None, precision: str | None = None, seed: int = 0,
@@ -74,7 +77,7 @@ def fit(train: str, test: str | None = None, *, backbone: str, strategy: str = "
     return fit_spec(spec, out, overwrite, show_progress, resume)
 
 
-def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: str = "linear-probe",
+def run_spec(train: str, test: str | None = None, *, backbone: str | None = None, strategy: str = "linear-probe",
              epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
              max_length: int = 128, long: str = "truncate",
              weights: str | None = None, precision: str | None = None, seed: int = 0,
@@ -82,7 +85,13 @@ def run_spec(train: str, test: str | None = None, *, backbone: str, strategy: st
              budget: str | None = None, task: str | None = None, text_column: str | None = None,
              image_column: str | None = None, label_column: str | None = None, log_with: str | None = None,
              log_dir: str | None = None) -> RunSpec:
-    """The validated RunSpec of fit's options; every problem is reported at once."""
+    """The validated RunSpec of fit's options; every problem is reported at once. Only the baseline needs no
+    backbone (its run records the name 'none')."""
+    if backbone is None:
+        if strategy != BASELINE_NAME:
+            raise HeadstartError(f"fit --strategy {strategy} reuses a pretrained backbone: give --backbone NAME "
+                                 "(only --strategy baseline needs none)")
+        backbone = NO_BACKBONE
     return RunSpec.build({
         "data": {"train": str(train), "test": None if test is None else str(test), "train_size": train_size,
                  "on_bad_image": on_bad_image, "task": task, "text_column": text_column,
@@ -133,7 +142,8 @@ def train_task(spec: RunSpec, data, show_progress: bool = True, checkpoints: Che
         data.notes.extend(race.notes())
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
     spec = spec.model_copy(deep=True)
-    spec.train.precision = resolve_precision(spec.train.precision)
+    # Classical features predict in fp32: a TF-IDF logit sums thousands of small terms that bf16 would round.
+    spec.train.precision = "fp32" if plan.init == "classical" else resolve_precision(spec.train.precision)
     spec.data.task = data.task.kind  # as inferred from the data: printed and saved, so that a rerun reads the same
     spec.headstart_version = __version__
     model, history = trained or _train(spec, plan, data, show_progress, child("train"), callbacks)
@@ -182,7 +192,7 @@ def _fit(spec: RunSpec, out: Path, overwrite: bool, show_progress: bool, checkpo
 def _train(spec: RunSpec, plan: Plan, data, show_progress: bool, checkpoints: Checkpoints | None,
            callbacks: Sequence[Callback]) -> tuple[TransferModel, History]:
     """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
-    model = engine.new_model(spec.backbone, data.task, spec.train.seed)  # as auto's race builds it
+    model = engine.new_model(spec.backbone, data, spec.train.seed, plan)  # as auto's race builds it
     check_modality(model.backbone, spec.backbone.name, spec.data.train, data.modality)
     engine.progress.console.print(f"task: {data.task.kind}\n{plan.describe(len(model.backbone.layer_groups()))}",
                                   highlight=False)
@@ -195,6 +205,8 @@ def describe_plan(spec: RunSpec) -> str:
     if spec.strategy.name == AUTO:
         return describe_auto(spec)
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)
+    if plan.init == "classical":  # no backbone to load: the features are fitted on the training data
+        return plan.describe(0)
     backbone = backbones.load(spec.backbone)
     strategies.check_fits(plan, backbone)
     return plan.describe(len(backbone.layer_groups()))

@@ -1,57 +1,66 @@
 """Classical baselines that need no pretraining: the honest floor every transfer must beat.
 
-Inputs: TF-IDF of words and word pairs for text, standardised 16x16 grayscale pixels for images. The last step is
-the Task's (tasks/): logistic regression with C chosen by cross-validation for classes, ridge regression for
-numbers, one logistic regression per tag for multi-label; for a tag per word, each word's most frequent tag.
+Inputs: TF-IDF of words and word pairs for text, standardised 16x16 grey pixels for images (backbones/classical.py).
+The last step is the Task's (tasks/): logistic regression with C chosen by cross-validation for classes, ridge
+regression for numbers, one logistic regression per tag for multi-label. Its coefficients become the head of a
+TransferModel (`fit_classical_head`), so `--strategy baseline` is saved, predicted and evaluated like any run and
+compare's baseline row is that same model. For a tag per word the floor is each word's most frequent tag
+(`word_floor`), which compare reports and no run serves.
 """
 
 from __future__ import annotations
 
 import numpy as np
+import scipy.sparse
 import torch
-import torch.nn.functional as F
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 
 from .data import Examples
 from .tasks import Task
 
-__all__ = ["fit_baseline", "predict_baseline", "BASELINE_NAME"]
+__all__ = ["BASELINE_NAME", "baseline_refusal", "fit_classical_head", "word_floor"]
 
 BASELINE_NAME = "baseline"
-PIXELS = 16
+FEATURE_BATCH = 256  # classical features are computed this many inputs at a time (dense while computed)
 
 
-def _pixels(images: list) -> np.ndarray:
-    rows = []
-    for image in images:
-        x = torch.from_numpy(np.asarray(image, dtype=np.float32))
-        x = x.mean(-1) if x.ndim == 3 else x
-        rows.append(F.interpolate(x[None, None], size=(PIXELS, PIXELS), mode="area").flatten().numpy())
-    return np.stack(rows) / 255.0
+def baseline_refusal(task: Task) -> str | None:
+    """Why --strategy baseline cannot serve this task (None when it can): the one check, for fit and auto."""
+    if task.reads_words:
+        return ("strategy baseline: a tag per word has no classical model to save and serve (compare reports the "
+                "floor of tagging, each word's most frequent tag); use linear-probe-cv, lp-ft or full")
+    return None
 
 
-def fit_baseline(train: Examples, task: Task, seed: int = 0):
-    """A fitted scikit-learn pipeline on train's raw inputs; `predict_baseline` turns its output into labels."""
-    head, targets, tune = task.baseline(train.labels, seed)
-    if task.reads_words:  # the Task's estimator reads the words itself (the most frequent tag of each)
-        return head.fit(train.inputs, targets)
-    if train.modality == "text":
-        pipeline = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1), head)
-    else:
-        pipeline = make_pipeline(StandardScaler(), head)
-    if tune is not None:  # the whole pipeline is cross-validated, its input step refitted on every fold
+def fit_classical_head(model, train: Examples, task: Task, seed: int) -> str:
+    """Fit the task's scikit-learn estimator (tuned as the Task says) on the model's classical features of the
+    training examples and copy its coefficients into model.head; a note saying what was fitted and chosen."""
+    backbone = model.backbone
+    with torch.no_grad():
+        blocks = [backbone(backbone.preprocess(train.inputs[i:i + FEATURE_BATCH])).numpy()
+                  for i in range(0, len(train.inputs), FEATURE_BATCH)]
+    x = scipy.sparse.vstack([scipy.sparse.csr_matrix(b) for b in blocks]).tocsr() if backbone.sparse \
+        else np.concatenate(blocks)
+    estimator, targets, tune = task.baseline(train.labels, seed)
+    if tune is not None:
         grid, cv = tune
-        step = pipeline.steps[-1][0]
-        pipeline = GridSearchCV(pipeline, {f"{step}__{k}": v for k, v in grid.items()}, cv=cv)
-    return pipeline.fit(_inputs(train), targets)
+        search = GridSearchCV(estimator, grid, cv=cv).fit(x, targets)
+        fitted, chosen = search.best_estimator_, ", ".join(f"{k} = {v:g}" for k, v in search.best_params_.items())
+        chosen += f" by {cv.get_n_splits()}-fold cross-validation on the training examples"
+    else:
+        fitted = estimator.fit(x, targets)
+        chosen = f"alpha = {fitted.alpha_:g} by leave-one-out cross-validation" if hasattr(fitted, "alpha_") else ""
+    weight, bias = task.baseline_head(fitted)
+    with torch.no_grad():
+        model.head.weight.copy_(torch.from_numpy(weight).to(model.head.weight.dtype))
+        model.head.bias.copy_(torch.from_numpy(bias).to(model.head.bias.dtype))
+    what = (f"TF-IDF of words and word pairs ({backbone.dim} terms)" if backbone.modality == "text"
+            else "standardised 16x16 grey pixels")
+    return (f"baseline: {what} fitted on the {len(train)} training examples, then {type(fitted).__name__}"
+            f"{', ' + chosen if chosen else ''}; its coefficients are the head")
 
 
-def predict_baseline(model, examples: Examples, task: Task) -> list:
-    return task.baseline_labels(model.predict(_inputs(examples)))
-
-
-def _inputs(examples: Examples):
-    return examples.inputs if examples.modality == "text" else _pixels(examples.inputs)  # texts, or lists of words
+def word_floor(train: Examples, test: Examples, task: Task) -> list:
+    """The tagging floor's predictions for test: each word's most frequent training tag."""
+    estimator, targets, _ = task.baseline(train.labels, 0)
+    return task.baseline_labels(estimator.fit(train.inputs, targets).predict(test.inputs))

@@ -119,7 +119,7 @@ def fit(
     if config is not None:
         spec = RunSpec.from_yaml(config)
     else:
-        if train is None or backbone is None:
+        if train is None:
             raise HeadstartError("fit needs TRAIN and --backbone NAME (or --config config.yaml)")
         spec = api.run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr,
                             batch_size=batch_size, image_size=image_size, max_length=max_length, long=long,

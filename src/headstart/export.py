@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from . import __version__
+from .backbones.classical import CLASSICAL_SOURCES
 from .errors import HeadstartError
 from .runs import MODEL_DIR, atomic_path, atomic_write_text, json_text, require_run
 
@@ -69,6 +70,9 @@ def export(run_dir: str | Path, format: str = "onnx", out: str | Path | None = N
         raise HeadstartError(f"{run_dir} reads long texts in windows (--long chunk), and cutting them and averaging "
                              "the windows happens outside the network; use 'headstart predict' for this run, or "
                              "fit it with --long truncate to export it")
+    if backbone.describe()["source"] in CLASSICAL_SOURCES:
+        raise HeadstartError(f"{run_dir} is a --strategy baseline run: its TF-IDF or pixel features are computed by "
+                             "scikit-learn and numpy outside the network; use 'headstart predict' for this run")
 
     sample = _sample(backbone, 2)
     names = list(sample)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from contextlib import nullcontext
 from pathlib import Path
@@ -31,8 +32,8 @@ def autocast(precision: str):
 
 def on_device(batch: dict[str, torch.Tensor], module: nn.Module) -> dict[str, torch.Tensor]:
     """A preprocessed batch on the device the module's weights are on (the Accelerator's once prepared): nothing
-    feeds CPU tensors to a module on a GPU."""
-    device = next(module.parameters()).device
+    feeds CPU tensors to a module on a GPU. A module without weights (classical features) has its buffers there."""
+    device = next(itertools.chain(module.parameters(), module.buffers())).device
     return {key: value.to(device) for key, value in batch.items()}
 
 

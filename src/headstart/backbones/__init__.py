@@ -18,10 +18,11 @@ from ..config import BackboneSpec
 from ..errors import HeadstartError
 from ..runs import RUN_MARKER
 from ._base import Backbone, LayerGroup, SourceHead
+from .classical import CLASSICAL_SOURCES, classical_features, rebuild_classical
 from .hf_text import HFTextBackbone, minilm_folder
 from .timm_image import TimmBackbone, efficientnet_lite, load_by_name, load_weights_file
 
-__all__ = ["Backbone", "LayerGroup", "SourceHead", "BACKBONES", "load", "rebuild", "save_backbone"]
+__all__ = ["Backbone", "LayerGroup", "SourceHead", "BACKBONES", "load", "rebuild", "save_backbone", "classical_features"]
 
 RANDOM_SUFFIX = ":random"
 
@@ -111,4 +112,6 @@ def rebuild(description: dict, folder: Path) -> Backbone:
                                           long=description.get("long", "truncate"))
     if source == "timm":
         return TimmBackbone.create(description["arch"], description["image_size"], description["mean"], description["std"])
+    if source in CLASSICAL_SOURCES:
+        return rebuild_classical(description, folder)
     raise HeadstartError(f"{folder}: unknown backbone source '{source}'; was it saved by a newer headstart?")

@@ -28,6 +28,7 @@ import numpy as np
 
 from .. import backbones, strategies
 from .. import train as engine
+from ..baselines import BASELINE_NAME, baseline_refusal
 from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..config import RunSpec, parse_budget
 from ..data import TaskData, load_task
@@ -38,7 +39,7 @@ from ..train import History
 from ._rule import PROBE, SMALL_BELOW, early_freeze, recommend
 from .advise import advise_examples
 
-__all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "mcnemar_p", "race", "resolve_auto",
+__all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "race_candidates", "mcnemar_p", "race", "resolve_auto",
            "describe_auto"]
 
 AUTO = "auto"
@@ -107,6 +108,14 @@ def candidates_for(advice_strategy: str, alternatives: list[str]) -> list[str]:
     return chosen
 
 
+def race_candidates(advice_strategy: str, alternatives: list[str], task: TaskData) -> list[str]:
+    """candidates_for, and the classical baseline wherever it can serve the task: it costs seconds (TF-IDF or
+    pixels and a logistic regression), so it is raced beside the others without taking a place or adding a rung,
+    and wins when it is best on validation (as any challenger, significantly so to displace the advice)."""
+    chosen = candidates_for(advice_strategy, alternatives)
+    return chosen + ([BASELINE_NAME] if baseline_refusal(task.task) is None else [])
+
+
 def _trains(name: str) -> str:
     """Which backbone weights a strategy's plan trains at most: none, some (freeze:K) or all."""
     starts = [p.train_from for p in strategies.plan(name).phases if p.train_from is not None]
@@ -172,7 +181,7 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
     entrants = {name: _Entrant(name, plans[name], task, spec, precision, show_progress,
                                checkpoints.child(name) if checkpoints is not None else None)
                 for name in (saved["alive"] if saved else candidates)}
-    n_groups = len(next(iter(entrants.values())).model.backbone.layer_groups())
+    n_groups = max(len(e.model.backbone.layer_groups()) for e in entrants.values())  # the baseline has none
     alive = sorted(candidates, key=lambda n: (_cost(plans[n], n_groups), candidates.index(n)))
     result = Race(budget, parse_budget(budget), list(alive), advice or {})
     latest, elapsed = {}, 0.0
@@ -186,7 +195,7 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
             if reached and entrant.done == 0:
                 entrant.advance_to(reached[-1])
             entrant.seconds = saved["seconds"][name]
-    n_rungs = _rungs_needed(len(result.candidates))
+    n_rungs = _rungs_needed(len([n for n in result.candidates if n != BASELINE_NAME]))  # the baseline adds no rung
     advised = (advice or {}).get("strategy")
     started = time.perf_counter() - elapsed
 
@@ -243,8 +252,8 @@ def resolve_auto(spec: RunSpec, task: TaskData, show_progress: bool = True, chec
     advice = advise_examples(task.train, spec.backbone, None, resolve_precision(spec.train.precision),
                              spec.train.seed, show_progress)
     engine.progress.console.print(f"auto: {advice.reason}", highlight=False)
-    result, model, history = race(task, spec, candidates_for(advice.strategy, advice.alternatives), advice.to_dict(),
-                                  show_progress, checkpoints)
+    result, model, history = race(task, spec, race_candidates(advice.strategy, advice.alternatives, task),
+                                  advice.to_dict(), show_progress, checkpoints)
     engine.progress.console.print(f"auto chose {result.winner}: {result.reason}", highlight=False)
     resolved = spec.model_copy(deep=True)
     resolved.strategy.name, resolved.strategy.budget = result.winner, None
@@ -262,7 +271,7 @@ def describe_auto(spec: RunSpec) -> str:
     for similar, words in ((True, "if similar"), (False, "if different")):
         decision = recommend(labels_per_class=per_class, similarity=1.0 if similar else 0.0, probe_pretrained=0.9,
                              probe_random=0.5, n_groups=n_groups, method="probe-vs-random")
-        lines.append(f"  {words}: {', '.join(candidates_for(decision.strategy, decision.alternatives))}")
+        lines.append(f"  {words}: {', '.join(race_candidates(decision.strategy, decision.alternatives, task))}")
     lines.append(f"  successive halving on the {len(task.val)} validation examples: every candidate trains the first "
                  f"third of its plan, the best by validation accuracy trains on to the end (no refit); the advised "
                  f"strategy (the first) keeps the lead unless another beats it significantly "

@@ -5,6 +5,7 @@
     plan("full"), plan("lp-ft"), plan("scratch")
     plan("linear-probe-cv")         frozen backbone, head fitted to convergence, L2 strength by cross-validation
     plan("l2sp"), plan("llrd"), plan("gradual"), plan("bitfit"), plan("lora")   regularised fine-tuning
+    plan("baseline")                TF-IDF / pixels + the task's scikit-learn estimator: no backbone at all
 """
 
 from __future__ import annotations
@@ -67,5 +68,5 @@ def check_fits(plan: Plan, backbone) -> None:
 
 
 # each registers itself
-from . import (bitfit, freeze, full, gradual, l2sp, linear_probe, linear_probe_cv, llrd, lora,  # noqa: E402,F401
-               lp_ft, scratch)
+from . import (baseline, bitfit, freeze, full, gradual, l2sp, linear_probe, linear_probe_cv,  # noqa: E402,F401
+               llrd, lora, lp_ft, scratch)

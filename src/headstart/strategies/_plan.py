@@ -20,8 +20,10 @@ class Phase:
     # replace them with noisy estimates. Training from scratch has no statistics worth keeping.
     update_bn_stats: bool = False
     # "lbfgs": the head alone, fitted to convergence on cached features with its L2 strength chosen by
-    # cross-validation (train/convex.py); epochs and lr do not apply. "adamw": the epoch loop.
-    solver: Literal["adamw", "lbfgs"] = "adamw"
+    # cross-validation (train/convex.py); epochs and lr do not apply. "classical": the task's scikit-learn
+    # estimator fitted on classical features (baselines.py), its coefficients copied into the head. "adamw":
+    # the epoch loop.
+    solver: Literal["adamw", "lbfgs", "classical"] = "adamw"
     folds: int = 5                 # lbfgs: cross-validation folds over the training + validation examples
     # Regularised fine-tuning (each 0 / "all" / "at-once" when off):
     lr_decay: float = 1.0          # each group learns at lr_decay x the rate of the group above it (ULMFiT, LLRD)
@@ -31,12 +33,17 @@ class Phase:
     lora_rank: int = 0             # > 0: the trainable groups learn low-rank updates (LoRA), merged at the end
 
     def __post_init__(self):
-        if self.solver == "lbfgs" and self.train_from is not None:
-            raise ValueError("an lbfgs phase fits the head on a frozen backbone's features: train_from must be None")
+        if self.solver != "adamw" and self.train_from is not None:
+            raise ValueError(f"a {self.solver} phase fits the head on frozen features: train_from must be None")
         if self.lora_rank and (self.params != "all" or self.unfreeze != "at-once"):
             raise ValueError("a LoRA phase adapts its groups' projections: params and unfreeze must stay as they are")
 
     def describe(self, n_groups: int) -> str:
+        if self.solver == "classical":
+            return (f"{self.name}: no backbone; TF-IDF of words and word pairs (texts) or standardised 16x16 grey "
+                    "pixels (images), fitted on the training examples, then the task's scikit-learn estimator "
+                    "(logistic regression with C chosen by 3-fold cross-validation, ridge regression, one logistic "
+                    "regression per tag) copied into the head (--backbone, --epochs and --lr do not apply)")
         if self.solver == "lbfgs":
             return (f"{self.name}: head only, fitted to convergence by L-BFGS, its L2 strength chosen by "
                     f"{self.folds}-fold cross-validation on the training + validation examples, then refit on all "
@@ -70,10 +77,11 @@ class Phase:
 class Plan:
     strategy: str
     phases: tuple[Phase, ...]
-    init: Literal["pretrained", "random"] = "pretrained"
+    # "classical": no backbone is loaded; classical features are fitted on the training inputs instead
+    init: Literal["pretrained", "random", "classical"] = "pretrained"
 
     def describe(self, n_groups: int) -> str:
-        lines = [f"strategy {self.strategy} ({self.init} weights)"]
+        lines = [f"strategy {self.strategy} ({'classical features' if self.init == 'classical' else self.init + ' weights'})"]
         return "\n".join(lines + ["  " + p.describe(n_groups) for p in self.phases])
 
     def to_dict(self) -> dict:

@@ -153,6 +153,11 @@ class Task:
         """The baseline's predictions as this task's labels."""
         return list(predicted)
 
+    def baseline_head(self, fitted) -> tuple[np.ndarray, np.ndarray]:
+        """The fitted baseline estimator as a linear head's (weight [out_dim, features], bias [out_dim]): the
+        head's logits then give what the estimator predicts (--strategy baseline)."""
+        raise NotImplementedError
+
     def source_classes(self) -> list[str] | None:
         """The classes a head trained for this task predicts with a softmax (what LEEP / NCE read), or None."""
         return None

@@ -17,6 +17,8 @@ from ..evaluate.metrics import classification_metrics
 from ..evaluate.plots import plot_confusion_matrix
 from ._base import Decoded, Score, Task
 
+ABSENT_LOGIT = -30.0  # a probability of about 1e-13 beside any class the baseline saw
+
 __all__ = ["ClassificationTask", "clean_labels"]
 
 
@@ -100,6 +102,18 @@ class ClassificationTask(Task):
 
     def baseline_labels(self, predicted) -> list[str]:
         return [str(label) for label in predicted]
+
+    def baseline_head(self, fitted) -> tuple[np.ndarray, np.ndarray]:
+        coef, intercept = fitted.coef_, fitted.intercept_
+        if coef.shape[0] == 1:  # two classes: sklearn's one logit is the second class's; softmax([0, z]) = sigmoid(z)
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+        rows = {str(c): i for i, c in enumerate(fitted.classes_)}
+        weight = np.zeros((len(self.classes), coef.shape[1]))
+        bias = np.full(len(self.classes), ABSENT_LOGIT)  # a class no training example has is never predicted
+        for i, c in enumerate(self.classes):
+            if c in rows:
+                weight[i], bias[i] = coef[rows[c]], intercept[rows[c]]
+        return weight, bias
 
     def source_classes(self) -> list[str]:
         return self.classes

@@ -23,6 +23,7 @@ from .classification import clean_labels
 __all__ = ["MultilabelTask", "multilabel_metrics", "SEPARATOR"]
 
 SEPARATOR = "|"  # between the tags of one example in a CSV cell and in predictions.csv
+CERTAIN_LOGIT = 30.0  # sigmoid(30) = 1 - 1e-13: a tag every (or, negated, no) training example carries
 _THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
 
 
@@ -128,6 +129,19 @@ class MultilabelTask(Task):
 
     def baseline_labels(self, predicted) -> list[list[str]]:
         return [[self.labels[i] for i in np.flatnonzero(row)] for row in np.asarray(predicted)]
+
+    def baseline_head(self, fitted) -> tuple[np.ndarray, np.ndarray]:
+        """One sigmoid per tag: each tag's logistic regression, or a certain logit for a tag constant in training."""
+        rows = []
+        for per_tag in fitted.estimators_:
+            model = per_tag.model_
+            if hasattr(model, "coef_"):
+                rows.append((model.coef_[0], model.intercept_[0]))
+            else:  # DummyClassifier: always 1 or always 0
+                rows.append((None, CERTAIN_LOGIT if model.classes_[0] == 1 else -CERTAIN_LOGIT))
+        width = fitted.estimators_[0].model_.n_features_in_
+        weight = np.stack([np.zeros(width) if w is None else w for w, _ in rows])
+        return weight, np.array([b for _, b in rows], dtype=np.float64)
 
     def check_known(self, labels: list[list[str]], source: str, known_to: str = "this model") -> None:
         unknown = sorted({t for tags in labels for t in tags} - set(self.labels))

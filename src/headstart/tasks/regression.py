@@ -91,6 +91,11 @@ class RegressionTask(Task):
     def baseline_labels(self, predicted) -> list[float]:
         return [float(v) for v in predicted]
 
+    def baseline_head(self, fitted) -> tuple[np.ndarray, np.ndarray]:
+        """Ridge predicts the raw number; the head predicts it standardised (outputs() scales it back)."""
+        return (np.asarray(fitted.coef_).reshape(1, -1) / self.std,
+                np.atleast_1d((fitted.intercept_ - self.mean) / self.std))
+
     def prediction_columns(self) -> list[str]:
         return ["prediction"]
 

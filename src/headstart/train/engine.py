@@ -19,6 +19,7 @@ from accelerate.utils import DataLoaderConfiguration, DistributedDataParallelKwa
 from torch.utils.data import DataLoader, TensorDataset
 from transformers import get_cosine_schedule_with_warmup
 
+from ..baselines import fit_classical_head
 from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..config import TrainSpec
 from ..data import Examples, TaskData
@@ -99,10 +100,11 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
             continue  # done before the checkpoint
         _set_trainable(model, phase)
         tuner = lora.inject(model.backbone, phase.lora_rank) if phase.lora_rank else None
-        if model.backbone.trainable_from is None:
+        if model.backbone.trainable_from is None and phase.solver != "classical":  # classical features: not cached
             state.history.cached_phases.append(phase.name)
-        if phase.solver == "lbfgs":  # no epochs: one fit to convergence, validated out of fold (no checkpoint: seconds)
-            _convex_phase(state, fire, phase, number, spec, precision, show_progress)
+        if phase.solver != "adamw":  # no epochs: one fit to convergence (no checkpoint: seconds)
+            fit = _convex_phase if phase.solver == "lbfgs" else _classical_phase
+            fit(state, fire, phase, number, spec, precision, show_progress)
             yield number, state.history
             fire("on_phase_end")
             continue
@@ -207,6 +209,22 @@ def _convex_phase(state: State, fire, phase: Phase, number: int, spec: TrainSpec
                       f"{fitted.folds}-fold cross-validation on the {len(data.train)} training and {len(data.val)} "
                       f"validation examples ({data.task.score_name} {fitted.cv_score:.4f} out of fold), then refit "
                       "on all of them; its validation score is out of fold")
+    fire("on_epoch_end")
+
+
+def _classical_phase(state: State, fire, phase: Phase, number: int, spec: TrainSpec, precision: str,
+                     show_progress: bool) -> None:
+    """The task's scikit-learn estimator on classical features, copied into the head (baselines.py), validated
+    on the validation split. In fp32 whatever the run's precision: a TF-IDF logit sums thousands of small terms."""
+    model, data = state.model, state.data
+    state.phase, state.number, state.optimizer = phase, number, None
+    state.val_logits = lambda: model.logits(data.val.inputs, EVAL_BATCH, "fp32")
+    fire("on_phase_start")
+    state.epoch_started = time.perf_counter()
+    data.notes.append(fit_classical_head(model, data.train, data.task, spec.seed + number))
+    with torch.no_grad():
+        state.train_loss = float(data.task.loss(model.logits(data.train.inputs, EVAL_BATCH, "fp32"),
+                                                torch.from_numpy(data.targets(data.train))))
     fire("on_epoch_end")
 
 
