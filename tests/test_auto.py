@@ -27,21 +27,24 @@ def test_auto_races_the_candidates_fits_the_winner_and_reruns_it_from_config(dig
 
     # Small data (27 per class): the advice (linear-probe-cv or freeze:K), the linear probe, LP-FT, and no scratch.
     assert record["advice"]["strategy"] in record["candidates"] and "linear-probe-cv" in record["candidates"]
-    assert len(record["candidates"]) == MAX_CANDIDATES and "scratch" not in record["candidates"]  # 27 per class
+    # ... and the classical baseline, which takes no place (seconds: TF-IDF or pixels + logistic regression)
+    assert len(record["candidates"]) == MAX_CANDIDATES + 1 and "baseline" in record["candidates"]
+    assert "scratch" not in record["candidates"]  # 27 per class
     assert record["candidates"][0] == "linear-probe-cv"  # cheap first
     # One rung: every candidate trains the first third of its plan (rounded up to whole epochs), the best
     # goes on to the end of its plan, and that model is the run's: the losers never train past their third.
     (rung,) = record["rungs"]
     assert [e["strategy"] for e in rung["results"]] == record["candidates"] and rung["kept"] == [winner]
     scores = {e["strategy"]: e for e in rung["results"]}
-    # linear-probe-cv is one fit to convergence: whole at the first rung. The others have trained a third.
-    assert scores["linear-probe-cv"]["share"] == 1.0 and not record["stopped_early"]
-    assert all(0 < e["share"] < 1 for n, e in scores.items() if n != "linear-probe-cv")
+    # linear-probe-cv and the baseline are one fit each: whole at the first rung. The others have trained a third.
+    one_fit = ("linear-probe-cv", "baseline")
+    assert all(scores[n]["share"] == 1.0 for n in one_fit) and not record["stopped_early"]
+    assert all(0 < e["share"] < 1 for n, e in scores.items() if n not in one_fit)
     best = max(scores, key=lambda n: (scores[n]["val_accuracy"], -scores[n]["val_loss"]))
     # The best score wins, unless the advised strategy keeps the lead for want of a significant challenger.
     assert winner == best or (winner == record["advice"]["strategy"] and "kept the lead" in record["reason"])
     assert record["final"]["strategy"] == winner and record["final"]["share"] == 1.0
-    assert record["final"]["epochs"] >= scores[winner]["epochs"] + (winner != "linear-probe-cv")
+    assert record["final"]["epochs"] >= scores[winner]["epochs"] + (winner not in one_fit)
     assert 0 < record["seconds"] and record["budget_seconds"] == 600 and winner in record["reason"]
 
     # The run is an ordinary run of the winner: resolved in config.yaml, with the race in its notes.

@@ -61,7 +61,8 @@ def fit(train: str, test: str | None = None, *, backbone: str | None = None, str
         epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
         max_length: int = 128, long: str = "truncate",
         weights: str | None = None, precision: str | None = None, seed: int = 0,
-        min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip", out: str | Path | None = None,
+        min_steps: int = 0, augment: str = "none", train_size: int | None = None, on_bad_image: str = "skip",
+        out: str | Path | None = None,
         overwrite: bool = False, show_progress: bool = True, budget: str | None = None,
         task: str | None = None, resume: bool = False, text_column: str | None = None,
         image_column: str | None = None, label_column: str | None = None, log_with: str | None = None,
@@ -71,7 +72,7 @@ def fit(train: str, test: str | None = None, *, backbone: str | None = None, str
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, long=long,
                     weights=weights, precision=precision, seed=seed,
-                    min_steps=min_steps, train_size=train_size, on_bad_image=on_bad_image, budget=budget, task=task,
+                    min_steps=min_steps, augment=augment, train_size=train_size, on_bad_image=on_bad_image, budget=budget, task=task,
                     text_column=text_column, image_column=image_column, label_column=label_column,
                     log_with=log_with, log_dir=log_dir)
     return fit_spec(spec, out, overwrite, show_progress, resume)
@@ -81,7 +82,7 @@ def run_spec(train: str, test: str | None = None, *, backbone: str | None = None
              epochs: int | None = None, lr: float | None = None, batch_size: int = 32, image_size: int | None = None,
              max_length: int = 128, long: str = "truncate",
              weights: str | None = None, precision: str | None = None, seed: int = 0,
-             min_steps: int = 0, train_size: int | None = None, on_bad_image: str = "skip",
+             min_steps: int = 0, augment: str = "none", train_size: int | None = None, on_bad_image: str = "skip",
              budget: str | None = None, task: str | None = None, text_column: str | None = None,
              image_column: str | None = None, label_column: str | None = None, log_with: str | None = None,
              log_dir: str | None = None) -> RunSpec:
@@ -99,7 +100,8 @@ def run_spec(train: str, test: str | None = None, *, backbone: str | None = None
         "backbone": {"name": backbone, "weights": weights, "image_size": image_size, "max_length": max_length,
                      "long": long},
         "strategy": {"name": strategy, "epochs": epochs, "lr": lr, "budget": budget},
-        "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps},
+        "train": {"batch_size": batch_size, "precision": precision, "seed": seed, "min_steps": min_steps,
+                  "augment": augment},
         "log": {"log_with": log_with, **({} if log_dir is None else {"log_dir": str(log_dir)})},
     })
 

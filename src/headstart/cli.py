@@ -56,6 +56,7 @@ BATCH_SIZE = spec_option(TrainSpec, "batch_size", "--batch-size")
 IMAGE_SIZE = spec_option(BackboneSpec, "image_size", "--image-size")
 MAX_LENGTH = spec_option(BackboneSpec, "max_length", "--max-length")
 LONG = spec_option(BackboneSpec, "long", "--long")
+AUGMENT = spec_option(TrainSpec, "augment", "--augment")
 WEIGHTS = spec_option(BackboneSpec, "weights", "--weights")
 PRECISION = spec_option(TrainSpec, "precision", "--precision")
 SEED = spec_option(TrainSpec, "seed", "--seed")
@@ -100,6 +101,7 @@ def fit(
     precision: Optional[str] = PRECISION,
     seed: int = SEED,
     min_steps: int = MIN_STEPS,
+    augment: str = AUGMENT,
     train_size: Optional[int] = TRAIN_SIZE,
     on_bad_image: str = ON_BAD_IMAGE,
     task: Optional[str] = TASK,
@@ -124,7 +126,8 @@ def fit(
         spec = api.run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr,
                             batch_size=batch_size, image_size=image_size, max_length=max_length, long=long,
                             weights=weights,
-                            precision=precision, seed=seed, min_steps=min_steps, train_size=train_size,
+                            precision=precision, seed=seed, min_steps=min_steps, augment=augment,
+                            train_size=train_size,
                             on_bad_image=on_bad_image, budget=budget, task=task, text_column=text_column,
                             image_column=image_column, label_column=label_column, log_with=log_with,
                             log_dir=log_dir)

@@ -196,7 +196,8 @@ def _run_baseline(task: TaskData, external, fold, train: TrainSpec) -> dict:
                                      "fp32", show_progress=False)
         predict = lambda examples: _test(model, examples, "fp32", False)  # noqa: E731
     else:
-        predict = lambda examples: task.task.metrics(examples.labels, word_floor(task.train, examples, task.task))  # noqa: E731
+        predict = lambda examples: task.task.metrics(  # noqa: E731
+            examples.labels, word_floor(task.train, examples, task.task))
     result = predict(task.test)
     if external is not None:
         result["external"] = predict(external)

@@ -113,7 +113,8 @@ class BackboneSpec(_Spec):
 
 class StrategySpec(_Spec):
     name: str = Field("linear-probe", description="How to reuse the backbone: linear-probe, linear-probe-cv, freeze:K, full, lp-ft, l2sp, llrd, "
-                                                       "gradual, bitfit, lora, scratch, or auto "
+                                                       "gradual, bitfit, lora, scratch, baseline (TF-IDF or "
+                                                       "pixels + logistic regression: no backbone), or auto "
                                                        "(advise, then race the likely ones and keep the best).")
     epochs: Optional[int] = Field(None, ge=1, description="Epochs per phase; default: the strategy's own.")
     lr: Optional[float] = Field(None, gt=0, allow_inf_nan=False, description="Learning rate of the new head; default: the strategy's own.")
@@ -152,6 +153,10 @@ class TrainSpec(_Spec):
     weight_decay: float = Field(0.01, ge=0, allow_inf_nan=False, description="AdamW weight decay.")
     min_steps: int = Field(0, ge=0, description="Give a phase with few examples at least this many optimiser "
                                                 "steps by passing over the data several times an epoch.")
+    augment: Literal["none", "light", "strong"] = Field(
+        "none", description="Augment training images anew every epoch: light (small shifts, rotations, rescales) "
+                            "or strong (contrastive pretraining's crops, colour jitter, blur). Images only; the "
+                            "feature cache is then off for head-only epochs.")
 
 
 class LogSpec(_Spec):

@@ -22,7 +22,8 @@ from .classical import CLASSICAL_SOURCES, classical_features, rebuild_classical
 from .hf_text import HFTextBackbone, minilm_folder
 from .timm_image import TimmBackbone, efficientnet_lite, load_by_name, load_weights_file
 
-__all__ = ["Backbone", "LayerGroup", "SourceHead", "BACKBONES", "load", "rebuild", "save_backbone", "classical_features"]
+__all__ = ["Backbone", "LayerGroup", "SourceHead", "BACKBONES", "load", "rebuild", "save_backbone",
+           "classical_features"]
 
 RANDOM_SUFFIX = ":random"
 

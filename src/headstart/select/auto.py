@@ -39,8 +39,8 @@ from ..train import History
 from ._rule import PROBE, SMALL_BELOW, early_freeze, recommend
 from .advise import advise_examples
 
-__all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "race_candidates", "mcnemar_p", "race", "resolve_auto",
-           "describe_auto"]
+__all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "race_candidates", "mcnemar_p", "race",
+           "resolve_auto", "describe_auto"]
 
 AUTO = "auto"
 AUTO_FILE = "auto.json"
@@ -229,7 +229,8 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
         if result.stopped_early:
             break
         ranked = _rank(alive, latest, entrants, advised, record)
-        alive = [n for n in alive if n in ranked[:_keep(len(alive))]]  # survivors stay in cheap-first order
+        places = _keep(len([n for n in alive if n != BASELINE_NAME]))  # the baseline takes no place
+        alive = [n for n in alive if n in ranked[:places]]  # survivors stay in cheap-first order
         record["kept"] = list(alive)
         keep_race()
     # The last rung's leader; when the budget ran out, the leader among those scored so far.

@@ -81,7 +81,8 @@ class Plan:
     init: Literal["pretrained", "random", "classical"] = "pretrained"
 
     def describe(self, n_groups: int) -> str:
-        lines = [f"strategy {self.strategy} ({'classical features' if self.init == 'classical' else self.init + ' weights'})"]
+        start = "classical features" if self.init == "classical" else f"{self.init} weights"
+        lines = [f"strategy {self.strategy} ({start})"]
         return "\n".join(lines + ["  " + p.describe(n_groups) for p in self.phases])
 
     def to_dict(self) -> dict:

@@ -23,6 +23,7 @@ from ..baselines import fit_classical_head
 from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..config import TrainSpec
 from ..data import Examples, TaskData
+from ..data.augment import augment_images
 from ..distributed import check_batch_size, on_cpu
 from ..errors import HeadstartError
 from ..model import TransferModel, autocast
@@ -33,7 +34,7 @@ from . import lora
 from .convex import fit_head
 from .events import Callback, State, default_callbacks
 from .history import History
-from .progress import progress_bar
+from .progress import console as engine_console, progress_bar
 
 __all__ = ["run", "steps", "check_loss"]
 
@@ -52,8 +53,10 @@ class _RawInputs(torch.utils.data.Dataset):
     """Indices into raw inputs; batches are preprocessed by the backbone in the collate step. An input may own
     several rows of targets (one per word), in order: `starts` says where each input's rows begin."""
 
-    def __init__(self, examples: Examples, targets: np.ndarray, backbone):
+    def __init__(self, examples: Examples, targets: np.ndarray, backbone, augment: str = "none",
+                 generator: torch.Generator | None = None):
         self.inputs, self.targets, self.backbone = examples.inputs, targets, backbone
+        self.augment, self.generator = augment, generator  # images augmented anew in every batch (--augment)
         self.starts = np.concatenate([[0], np.cumsum([rows_of(x) for x in self.inputs])])
 
     def __len__(self):
@@ -64,7 +67,10 @@ class _RawInputs(torch.utils.data.Dataset):
 
     def collate(self, index: list[int]):
         rows = np.concatenate([np.arange(self.starts[i], self.starts[i + 1]) for i in index])
-        return self.backbone.preprocess([self.inputs[i] for i in index]), torch.from_numpy(self.targets[rows])
+        inputs = [self.inputs[i] for i in index]
+        if self.augment != "none":
+            inputs = augment_images(inputs, self.augment, self.generator)
+        return self.backbone.preprocess(inputs), torch.from_numpy(self.targets[rows])
 
 
 def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
@@ -86,6 +92,9 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     epoch ends in a checkpoint there, and a run that finds one continues from it: the same steps, the same
     weights (in fp32, bit for bit) as if it had never stopped."""
     set_seed(spec.seed)
+    if spec.augment != "none" and data.modality != "image":
+        raise HeadstartError(f"--augment {spec.augment} augments images, and the training data holds "
+                             f"{data.modality}s; drop --augment")
     check_fits(plan, model.backbone)  # the one check; --dry-run and pretrain call it early
     if plan.init == "random":
         model.backbone.randomize()
@@ -100,15 +109,17 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
             continue  # done before the checkpoint
         _set_trainable(model, phase)
         tuner = lora.inject(model.backbone, phase.lora_rank) if phase.lora_rank else None
-        if model.backbone.trainable_from is None and phase.solver != "classical":  # classical features: not cached
-            state.history.cached_phases.append(phase.name)
+        augmenting = spec.augment != "none" and phase.solver == "adamw"  # a one-fit phase reads plain features
+        if model.backbone.trainable_from is None and phase.solver != "classical" and not augmenting:
+            state.history.cached_phases.append(phase.name)  # (classical features are not cached)
         if phase.solver != "adamw":  # no epochs: one fit to convergence (no checkpoint: seconds)
             fit = _convex_phase if phase.solver == "lbfgs" else _classical_phase
             fit(state, fire, phase, number, spec, precision, show_progress)
             yield number, state.history
             fire("on_phase_end")
             continue
-        net, loader, shuffle, state.val_logits = _phase_inputs(model, data, spec, precision, number, show_progress)
+        net, loader, shuffle, state.val_logits = _phase_inputs(model, data, spec, precision, phase, number,
+                                                               show_progress)
         optimizer = torch.optim.AdamW(_param_groups(model, phase), weight_decay=spec.weight_decay)
         # A few-shot set is a batch or two per epoch: each epoch passes over it `passes` times so that the
         # phase gets min_steps updates; validation and patience still count the plan's epochs.
@@ -236,18 +247,24 @@ def _cached_features(model: TransferModel, data: TaskData, precision: str, show_
                 for name, ex in (("train", data.train), ("val", data.val))}
 
 
-def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, number: int,
+def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, phase: Phase, number: int,
                   show_progress: bool):
     """(module to train, training batches, their shuffling generator, validation logits()) for a phase: cached
-    features when the backbone is frozen."""
+    features when the backbone is frozen, unless the images are augmented (new ones every epoch)."""
     y_train = data.targets(data.train)
-    shuffle = torch.Generator().manual_seed(spec.seed + number)
-    if model.backbone.trainable_from is None:
+    shuffle = torch.Generator().manual_seed(spec.seed + number)  # also draws the augmentations, in batch order
+    if model.backbone.trainable_from is None and spec.augment == "none":
         features = _cached_features(model, data, precision, show_progress)
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
         return model.feature_head(), loader, shuffle, lambda: model.head_logits(features["val"])
-    dataset = _RawInputs(data.train, y_train, model.backbone)
+    if spec.augment != "none":
+        note = (f"{phase.name}: training images augmented anew every epoch (--augment {spec.augment})"
+                + ("; the feature cache is off, so the frozen backbone runs on every batch"
+                   if model.backbone.trainable_from is None else ""))
+        engine_console.print(note, highlight=False)
+        data.notes.append(note)
+    dataset = _RawInputs(data.train, y_train, model.backbone, spec.augment, shuffle)
     loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate, generator=shuffle)
     return model, loader, shuffle, lambda: model.logits(data.val.inputs, EVAL_BATCH, precision)
 

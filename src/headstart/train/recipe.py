@@ -31,8 +31,8 @@ __all__ = ["new_model", "train_plan", "plan_steps"]
 def new_model(backbone: BackboneSpec | Backbone | None, data: TaskData, seed: int, plan: Plan | None = None
               ) -> TransferModel:
     """Seed, then the backbone (loaded from its spec, or one the caller loaded or copied; for a plan on classical
-    features, those fitted on the training inputs instead: `backbone` may then be None), then a new head sized to the task: its
-    initialisation is part of the run."""
+    features, those fitted on the training inputs instead: `backbone` may then be None), then a new head sized
+    to the task: its initialisation is part of the run."""
     set_seed(seed)
     if plan is not None and plan.init == "classical":
         refusal = baseline_refusal(data.task)
