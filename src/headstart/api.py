@@ -72,7 +72,8 @@ def fit(train: str, test: str | None = None, *, backbone: str | None = None, str
     spec = run_spec(train, test, backbone=backbone, strategy=strategy, epochs=epochs, lr=lr, batch_size=batch_size,
                     image_size=image_size, max_length=max_length, long=long,
                     weights=weights, precision=precision, seed=seed,
-                    min_steps=min_steps, augment=augment, train_size=train_size, on_bad_image=on_bad_image, budget=budget, task=task,
+                    min_steps=min_steps, augment=augment, train_size=train_size, on_bad_image=on_bad_image,
+                    budget=budget, task=task,
                     text_column=text_column, image_column=image_column, label_column=label_column,
                     log_with=log_with, log_dir=log_dir)
     return fit_spec(spec, out, overwrite, show_progress, resume)
