@@ -32,9 +32,10 @@ def baseline_refusal(task: Task) -> str | None:
     return None
 
 
-def fit_classical_head(model, train: Examples, task: Task, seed: int) -> str:
+def fit_classical_head(model, train: Examples, task: Task, seed: int) -> tuple[str, torch.Tensor]:
     """Fit the task's scikit-learn estimator (tuned as the Task says) on the model's classical features of the
-    training examples and copy its coefficients into model.head; a note saying what was fitted and chosen."""
+    training examples and copy its coefficients into model.head; a note saying what was fitted and chosen, and
+    the head's logits of the training examples (from the features already computed here)."""
     backbone = model.backbone
     with torch.no_grad():
         blocks = [backbone(backbone.preprocess(train.inputs[i:i + FEATURE_BATCH])).numpy()
@@ -54,10 +55,11 @@ def fit_classical_head(model, train: Examples, task: Task, seed: int) -> str:
     with torch.no_grad():
         model.head.weight.copy_(torch.from_numpy(weight).to(model.head.weight.dtype))
         model.head.bias.copy_(torch.from_numpy(bias).to(model.head.bias.dtype))
+    logits = torch.from_numpy(np.asarray(x @ weight.T + bias, dtype=np.float32))
     what = (f"TF-IDF of words and word pairs ({backbone.dim} terms)" if backbone.modality == "text"
             else "standardised 16x16 grey pixels")
     return (f"baseline: {what} fitted on the {len(train)} training examples, then {type(fitted).__name__}"
-            f"{', ' + chosen if chosen else ''}; its coefficients are the head")
+            f"{', ' + chosen if chosen else ''}; its coefficients are the head"), logits
 
 
 def word_floor(train: Examples, test: Examples, task: Task) -> list:

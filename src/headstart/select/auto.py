@@ -195,7 +195,7 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
             if reached and entrant.done == 0:
                 entrant.advance_to(reached[-1])
             entrant.seconds = saved["seconds"][name]
-    n_rungs = _rungs_needed(len([n for n in result.candidates if n != BASELINE_NAME]))  # the baseline adds no rung
+    n_rungs = _rungs_needed(_placed(result.candidates))  # the baseline adds no rung
     advised = (advice or {}).get("strategy")
     started = time.perf_counter() - elapsed
 
@@ -229,8 +229,7 @@ def race(task: TaskData, spec: RunSpec, candidates: list[str], advice: dict | No
         if result.stopped_early:
             break
         ranked = _rank(alive, latest, entrants, advised, record)
-        places = _keep(len([n for n in alive if n != BASELINE_NAME]))  # the baseline takes no place
-        alive = [n for n in alive if n in ranked[:places]]  # survivors stay in cheap-first order
+        alive = [n for n in alive if n in ranked[:_keep(_placed(alive))]]  # survivors stay in cheap-first order
         record["kept"] = list(alive)
         keep_race()
     # The last rung's leader; when the budget ran out, the leader among those scored so far.
@@ -312,6 +311,11 @@ def mcnemar_p(wins: int, losses: int) -> float:
     challenger's way if both were equally good (a sign test on the examples where they disagree)."""
     n = wins + losses
     return sum(math.comb(n, k) for k in range(wins, n + 1)) / 2 ** n
+
+
+def _placed(names: list[str]) -> int:
+    """How many of the candidates count for rungs and survivor places: all but the baseline, which costs seconds."""
+    return len([n for n in names if n != BASELINE_NAME])
 
 
 def _rungs_needed(n: int) -> int:

@@ -232,10 +232,9 @@ def _classical_phase(state: State, fire, phase: Phase, number: int, spec: TrainS
     state.val_logits = lambda: model.logits(data.val.inputs, EVAL_BATCH, "fp32")
     fire("on_phase_start")
     state.epoch_started = time.perf_counter()
-    data.notes.append(fit_classical_head(model, data.train, data.task, spec.seed + number))
-    with torch.no_grad():
-        state.train_loss = float(data.task.loss(model.logits(data.train.inputs, EVAL_BATCH, "fp32"),
-                                                torch.from_numpy(data.targets(data.train))))
+    note, train_logits = fit_classical_head(model, data.train, data.task, spec.seed + number)
+    data.notes.append(note)
+    state.train_loss = float(data.task.loss(train_logits, torch.from_numpy(data.targets(data.train))))
     fire("on_epoch_end")
 
 
