@@ -15,6 +15,7 @@ from torch import nn
 
 from . import __version__
 from .backbones import RUN_MARKER, Backbone, rebuild
+from .batching import length_order, rows_index, starts_of
 from .checksums import seal, verify
 from .errors import HeadstartError
 from .runs import atomic_write_text, atomic_path
@@ -39,19 +40,21 @@ def on_device(batch: dict[str, torch.Tensor], module: nn.Module) -> dict[str, to
 
 @torch.no_grad()
 def batched_outputs(module: nn.Module, backbone: Backbone, inputs: list, batch_size: int, precision: str,
-                    width: int, advance=None) -> torch.Tensor:
-    """module's outputs [rows, width] in fp32 on the CPU for inputs preprocessed by the backbone, batch by batch
-    (a row per input, or per word: tasks.rows_of). Filled into one tensor: held once, never as a list of batches
-    and their concatenation (the feature cache and prediction)."""
-    out, row = torch.empty(sum(rows_of(x) for x in inputs), width), 0
+                    width: int, advance=None, counts: np.ndarray | None = None) -> torch.Tensor:
+    """module's outputs [rows, width] in fp32 on the CPU for inputs preprocessed by the backbone, batch by batch,
+    in input order: `counts` rows an input (default: one, or one per word: tasks.rows_of). Texts run longest first
+    (batching.length_order), so each batch is padded to a length its texts share. Filled into one tensor: held
+    once, never as a list of batches and their concatenation (the feature cache and prediction)."""
+    counts = np.array([rows_of(x) for x in inputs], dtype=np.int64) if counts is None else counts
+    starts, order = starts_of(counts), length_order(inputs)
+    out = torch.empty(int(counts.sum()), width)
     for start in range(0, len(inputs), batch_size):
-        some = inputs[start:start + batch_size]
+        picked = order[start:start + batch_size]
         with autocast(precision):
-            batch = module(on_device(backbone.preprocess(some), module))
-        out[row:row + len(batch)] = batch.float().cpu()
-        row += len(batch)
+            batch = module(on_device(backbone.preprocess([inputs[i] for i in picked]), module))
+        out[torch.from_numpy(rows_index(starts[picked], counts[picked]))] = batch.float().cpu()
         if advance is not None:
-            advance(len(some))
+            advance(len(picked))
     return out
 
 
@@ -79,7 +82,10 @@ class TransferModel(nn.Module):
         return self.task.classes
 
     def forward(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        features = self.backbone(batch)
+        return self.head_of(self.backbone(batch))
+
+    def head_of(self, features: torch.Tensor) -> torch.Tensor:
+        """The head on the backbone's features, after the feature dropout while training."""
         if self.feature_dropout:
             features = F.dropout(features, self.feature_dropout, self.training)
         return self.head(features)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -33,6 +34,14 @@ class LayerGroup:
         yield from self.loose
         for module in self.modules:
             yield from module.parameters()
+
+    def tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
+        """Every weight and buffer of the group, named within it: what its outputs depend on."""
+        for i, parameter in enumerate(self.loose):
+            yield f"loose.{i}", parameter
+        for m, module in enumerate(self.modules):
+            for name, tensor in module.state_dict().items():
+                yield f"{m}.{name}", tensor
 
 
 @dataclass
@@ -111,14 +120,67 @@ class Backbone(nn.Module):
                         module.eval()
         return self
 
+    def cut(self, k: int) -> "Cut | None":
+        """The backbone split after its first k layer groups, for the frozen-prefix cache (see Cut); None where
+        this source cannot be split there (the engine then runs the frozen groups on every batch, and says so)."""
+        return None
+
     def attention_projections(self) -> list[str]:
         """The names of the attention's query and value projections, which LoRA adapts (none in a ConvNet)."""
         return sorted({name.rsplit(".", 1)[-1] for name, _ in self.named_modules()} & set(ATTENTION_PROJECTIONS))
 
-    def fingerprint(self) -> str:
-        """A content hash of architecture, preprocessing and weights: the key of the feature cache."""
+    def fingerprint(self, groups: int | None = None) -> str:
+        """A content hash of architecture, preprocessing and weights: the key of the feature cache. With `groups`,
+        of the first that many layer groups' weights only: what the activations after them depend on."""
         digest = hashlib.sha256(json.dumps(self.describe(), sort_keys=True).encode())
-        for name, tensor in sorted(self.state_dict().items()):
+        if groups is None:
+            tensors = sorted(self.state_dict().items())
+        else:
+            digest.update(f"|the first {groups} groups".encode())
+            tensors = [(f"{g}.{name}", t) for g, group in enumerate(self.layer_groups()[:groups])
+                       for name, t in group.tensors()]
+        for name, tensor in tensors:
             digest.update(name.encode())
             digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
         return digest.hexdigest()
+
+
+class Cut(nn.Module):
+    """A backbone split after its first k layer groups (the frozen prefix), for training what comes after them on
+    activations computed once. `forward` runs the prefix on a preprocessed batch and returns its activations as
+    rows [rows, width] (a text: a row per token; an image: one row, its feature map flattened); `suffix` runs the
+    remaining groups on such rows, regrouped by example, and returns the backbone's features. Sources that can be
+    split subclass this in their own file (Backbone.cut)."""
+
+    def __init__(self, backbone: Backbone, k: int, width: int):
+        super().__init__()
+        self.backbone, self.k, self.width = backbone, k, width
+
+    def rows(self, inputs: list) -> np.ndarray:
+        """How many rows each input's activations take at the cut."""
+        return np.ones(len(inputs), dtype=np.int64)
+
+    def suffix(self, rows: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """Features [examples, dim] from the rows of consecutive examples (counts: each one's number of rows)."""
+        raise NotImplementedError
+
+    def fingerprint(self) -> str:
+        """The cache key of the activations: the prefix's architecture, preprocessing and weights, and where it ends."""
+        return self.backbone.fingerprint(self.k)
+
+    @torch.no_grad()
+    def reproduces(self, inputs: list) -> bool:
+        """Whether prefix then suffix give the backbone's own features on these inputs (eval mode, fp32): checked
+        once on a few examples before the engine relies on the cut, so an architecture whose forward the split
+        does not follow falls back to the plain path instead of training on something else."""
+        was_training = self.backbone.training
+        self.backbone.eval()
+        try:
+            batch = self.backbone.preprocess(inputs)
+            whole = self.backbone(batch)
+            split = self.suffix(self(batch), torch.from_numpy(self.rows(inputs)))
+            return split.shape == whole.shape and torch.allclose(split, whole, atol=1e-4, rtol=1e-3)
+        except (RuntimeError, TypeError, ValueError, IndexError, AssertionError):
+            return False
+        finally:
+            self.backbone.train(was_training)

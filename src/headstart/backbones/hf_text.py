@@ -17,7 +17,7 @@ from transformers.utils import logging as hf_logging
 
 from ..errors import HeadstartError
 from ..tasks._base import is_words
-from ._base import Backbone, LayerGroup
+from ._base import Backbone, Cut, LayerGroup
 
 __all__ = ["HFTextBackbone", "minilm_folder"]
 
@@ -113,13 +113,14 @@ class HFTextBackbone(Backbone):
         if word_index is not None:
             rows = torch.arange(len(hidden), device=hidden.device).unsqueeze(1)
             return hidden[rows, word_index][word_mask]
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        total, count = (hidden * mask).sum(1), mask.sum(1)
-        if text_index is not None:  # windows -> their texts: the token sums and counts add up
-            texts = int(text_index.max()) + 1
-            total = total.new_zeros(texts, total.shape[1]).index_add_(0, text_index, total)
-            count = count.new_zeros(texts, 1).index_add_(0, text_index, count)
-        return total / count.clamp(min=1)
+        return _mean_pool(hidden, batch["attention_mask"], text_index)
+
+    def cut(self, k):
+        """Split after the embeddings and the first k - 1 transformer layers (a truncated text only: a chunked
+        one's windows are pooled across batches)."""
+        if self.long == "chunk" or not 1 <= k < len(self.layer_groups()):
+            return None
+        return _TextCut(self, k, self.dim)
 
     def layer_groups(self):
         groups = [LayerGroup("embeddings", [self._embeddings])]
@@ -189,6 +190,59 @@ class HFTextBackbone(Backbone):
         self.model.config.save_pretrained(folder / "hf")
         self.tokenizer.save_pretrained(folder / "hf")
 
+
+
+def _mean_pool(hidden: torch.Tensor, attention_mask: torch.Tensor, text_index: torch.Tensor | None = None):
+    """Each text's tokens averaged (a chunked text's over all its windows' tokens), as sentence-transformers pools."""
+    mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+    total, count = (hidden * mask).sum(1), mask.sum(1)
+    if text_index is not None:  # windows -> their texts: the token sums and counts add up
+        texts = int(text_index.max()) + 1
+        total = total.new_zeros(texts, total.shape[1]).index_add_(0, text_index, total)
+        count = count.new_zeros(texts, 1).index_add_(0, text_index, count)
+    return total / count.clamp(min=1)
+
+
+class _Reached(Exception):
+    """Raised by a forward hook to stop a model's forward pass where the frozen prefix ends, carrying its output."""
+
+
+def _stop(module, args, output):
+    raise _Reached(output)
+
+
+class _TextCut(Cut):
+    """MiniLM-style encoders split between layers: a row per token of hidden state, padding dropped; the suffix pads
+    each batch again to its own longest text and masks the padding, as the model's own attention does."""
+
+    def rows(self, inputs):
+        ids = self.backbone.tokenizer(list(inputs), truncation=True, max_length=self.backbone.max_length)["input_ids"]
+        return np.array([len(row) for row in ids], dtype=np.int64)
+
+    def forward(self, batch):
+        """The model's own forward pass, stopped where the last frozen group ends: the hidden states there."""
+        last = self.backbone.layer_groups()[self.k - 1].modules[-1]
+        handle = last.register_forward_hook(_stop)
+        try:
+            self.backbone.model(**batch)
+            raise RuntimeError("the forward pass never reached the end of the frozen prefix")
+        except _Reached as reached:
+            hidden = reached.args[0]
+        finally:
+            handle.remove()
+        hidden = hidden[0] if isinstance(hidden, tuple) else hidden
+        return hidden[batch["attention_mask"].bool()]
+
+    def suffix(self, rows, counts):
+        hidden = torch.nn.utils.rnn.pad_sequence(list(rows.split(counts.tolist())), batch_first=True)
+        mask = torch.arange(hidden.shape[1], device=hidden.device) < counts.to(hidden.device).unsqueeze(1)
+        # BERT's additive mask (0 to attend, the lowest float to ignore), which eager and SDPA attention both read
+        attention = (~mask[:, None, None, :]).float() * torch.finfo(torch.float32).min
+        for layer in self.backbone.layer_groups()[self.k:]:
+            for module in layer.modules:
+                out = module(hidden, attention)
+                hidden = out[0] if isinstance(out, tuple) else out
+        return _mean_pool(hidden, mask)
 
 
 def _pieces(words: list[str], counts, budget: int) -> list[list[str]]:

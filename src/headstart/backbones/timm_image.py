@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import HeadstartError
-from ._base import Backbone, LayerGroup, SourceHead
+from ._base import Backbone, Cut, LayerGroup, SourceHead
 
 __all__ = ["TimmBackbone", "efficientnet_lite", "load_weights_file"]
 
@@ -96,6 +96,22 @@ class TimmBackbone(Backbone):
                                    align_corners=False, antialias=shrink)
         return images.contiguous()
 
+    def cut(self, k):
+        """Split between the top-level modules of two layer groups, where running the groups' modules in order is
+        the model's forward_features (checked by Cut.reproduces before use); the suffix ends in forward_head."""
+        pool = getattr(self.model, "global_pool", None)
+        modules = [m for group in self._groups for m in group.modules]
+        if pool is None or not 1 <= k < len(self._groups):
+            return None
+        first = sum(len(group.modules) for group in self._groups[:k])
+        features = modules[:modules.index(pool)] if pool in modules else modules  # a head without weights: no group
+        if first >= len(features):
+            return None  # nothing but the pooling head would train
+        try:
+            return _ImageCut(self, k, features[:first], features[first:])
+        except (RuntimeError, AssertionError, ValueError, TypeError):  # the modules in order are not its forward
+            return None
+
     def randomize(self):
         fresh = timm.create_model(self.arch, pretrained=False, num_classes=0)
         self.model.load_state_dict(fresh.state_dict())
@@ -103,6 +119,32 @@ class TimmBackbone(Backbone):
     def describe(self):
         return {"source": "timm", "arch": self.arch, "image_size": self.image_size,
                 "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
+
+
+class _ImageCut(Cut):
+    """A timm model split between stages: one row per image, its feature map at the cut flattened."""
+
+    def __init__(self, backbone: TimmBackbone, k: int, prefix: list[nn.Module], rest: list[nn.Module]):
+        self._prefix, self._rest = prefix, rest  # plain lists: the modules stay the backbone's, not this cut's
+        was_training = backbone.training
+        backbone.eval()  # the shape probe must not touch BatchNorm statistics
+        with torch.no_grad():
+            shape = self._run(prefix, torch.zeros(1, 3, backbone.image_size, backbone.image_size)).shape[1:]
+        backbone.train(was_training)
+        super().__init__(backbone, k, int(np.prod(shape)))
+        self.shape = tuple(shape)
+
+    @staticmethod
+    def _run(modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+        for module in modules:
+            x = module(x)
+        return x
+
+    def forward(self, batch):
+        return self._run(self._prefix, batch["pixels"]).flatten(1)
+
+    def suffix(self, rows, counts):
+        return self.backbone.model.forward_head(self._run(self._rest, rows.view(-1, *self.shape)))
 
 
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:

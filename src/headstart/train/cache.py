@@ -21,6 +21,8 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 from ..backbones import Backbone
+from ..backbones._base import Cut
+from ..batching import rows_index, starts_of
 from ..model import batched_outputs
 from ..runs import atomic_path
 from ..tasks import is_words, rows_of
@@ -59,27 +61,33 @@ def content_digest(x) -> bytes:
     return hashlib.sha1(str(array.shape).encode() + array.tobytes()).digest()
 
 
-def _compute(backbone: Backbone, inputs: list, batch_size: int, precision: str, show: bool) -> torch.Tensor:
+def _compute(backbone: Backbone, inputs: list, batch_size: int, precision: str, show: bool,
+             cut: Cut | None = None) -> torch.Tensor:
     was_training = backbone.training
     backbone.eval()
-    with progress_bar(f"embedding {len(inputs)} examples", len(inputs), show) as advance:
-        features = batched_outputs(backbone, backbone, inputs, batch_size, precision, backbone.dim, advance)
+    through, width = (cut, cut.width) if cut is not None else (backbone, backbone.dim)
+    counts = cut.rows(inputs) if cut is not None else None
+    with progress_bar(f"embedding {len(inputs)} examples" + (f" through the first {cut.k} layer groups" if cut else ""),
+                      len(inputs), show) as advance:
+        features = batched_outputs(through, backbone, inputs, batch_size, precision, width, advance, counts)
     backbone.train(was_training)
     return features
 
 
 def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str = "fp32",
-          show_progress: bool = True, fingerprint: str | None = None) -> torch.Tensor:
+          show_progress: bool = True, fingerprint: str | None = None, cut: Cut | None = None) -> torch.Tensor:
     """Features [rows, dim] of inputs through the frozen backbone (a row per input, or per word of a list of
-    words: tasks.rows_of), computing only what no cache has."""
-    fingerprint = fingerprint or backbone.fingerprint()
+    words: tasks.rows_of), computing only what no cache has. With `cut`, the activations where the backbone's
+    frozen prefix ends instead ([rows, cut.width], cut.rows(inputs) rows an input), keyed by the prefix alone."""
+    fingerprint = cut.fingerprint() if cut is not None else fingerprint or backbone.fingerprint()
+    width = cut.width if cut is not None else backbone.dim
     blocks = _memory.setdefault((fingerprint, precision), [])
     keys = np.array([content_digest(x) for x in inputs], dtype="S20")
-    counts = np.array([rows_of(x) for x in inputs], dtype=np.int64)
     found = _locate(blocks, keys)
     missing = np.flatnonzero(found[0] < 0)
     if not len(missing):
-        return _gather(blocks, *found, backbone.dim)
+        return _gather(blocks, *found, width)
+    counts = cut.rows(inputs) if cut is not None else np.array([rows_of(x) for x in inputs], dtype=np.int64)
     list_key = hashlib.sha256(f"{fingerprint}|{precision}|".encode() + keys.tobytes()).hexdigest()
     path = cache_dir() / f"{list_key}.safetensors"
     features = _read(path, int(counts.sum()))
@@ -88,23 +96,18 @@ def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str
         return features
     _, first = np.unique(keys[missing], return_index=True)  # an input given twice is embedded once
     todo = missing[np.sort(first)]
-    computed = _compute(backbone, [inputs[i] for i in todo], batch_size, precision, show_progress)
+    computed = _compute(backbone, [inputs[i] for i in todo], batch_size, precision, show_progress, cut)
     _remember(blocks, keys[todo], counts[todo], np.arange(len(todo)), computed)
     # Nothing was cached (the usual case): the computed rows are the answer, in order; no second copy.
-    features = computed if len(todo) == len(inputs) else _gather(blocks, *_locate(blocks, keys), backbone.dim)
+    features = computed if len(todo) == len(inputs) else _gather(blocks, *_locate(blocks, keys), width)
     _write(path, features)
     return features
-
-
-def _starts(counts: np.ndarray) -> np.ndarray:
-    """Each run's first row when runs of these lengths follow one another: [2, 3, 1] -> [0, 2, 5]."""
-    return np.cumsum(counts) - counts
 
 
 def _remember(blocks: list[_Block], keys: np.ndarray, counts: np.ndarray, which: np.ndarray,
               features: torch.Tensor) -> None:
     """Index the rows of the inputs `which` (of keys/counts, whose rows fill features in order) as a new block."""
-    starts = _starts(counts)
+    starts = starts_of(counts)
     sorted_keys, first = np.unique(keys[which], return_index=True)  # the first of an input given twice
     blocks.append(_Block(sorted_keys, starts[which[first]], counts[which[first]], features))
 
@@ -122,26 +125,21 @@ def _locate(blocks: list[_Block], keys: np.ndarray) -> tuple[np.ndarray, np.ndar
     return block, start, count
 
 
-def _rows(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
-    """The row numbers of consecutive runs: starts [5, 10], counts [2, 3] -> [5, 6, 10, 11, 12]."""
-    return np.repeat(starts - _starts(counts), counts) + np.arange(counts.sum())
-
-
 def _gather(blocks: list[_Block], block: np.ndarray, start: np.ndarray, count: np.ndarray, dim: int) -> torch.Tensor:
     """The answer in input order from the blocks: one block's whole features when they are it, else one new tensor
     filled a few thousand rows at a time."""
     if len(block) and (block == block[0]).all():
         held = blocks[block[0]].features
-        if count.sum() == len(held) and np.array_equal(start, _starts(count)):
+        if count.sum() == len(held) and np.array_equal(start, starts_of(count)):
             return held
     out = torch.empty(int(count.sum()), dim)
-    dest = _starts(count)
+    dest = starts_of(count)
     for part in range(0, len(block), GATHER_ROWS):
         part = slice(part, part + GATHER_ROWS)
         for b in np.unique(block[part]):
             these = np.flatnonzero(block[part] == b) + part.start
-            rows = torch.from_numpy(_rows(start[these], count[these]))
-            out[torch.from_numpy(_rows(dest[these], count[these]))] = blocks[b].features[rows]
+            rows = torch.from_numpy(rows_index(start[these], count[these]))
+            out[torch.from_numpy(rows_index(dest[these], count[these]))] = blocks[b].features[rows]
     return out
 
 

@@ -20,6 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from transformers import get_cosine_schedule_with_warmup
 
 from ..baselines import fit_classical_head
+from ..batching import training_loader
 from ..checkpoints import Checkpoints, capture_random, restore_random
 from ..config import TrainSpec
 from ..data import Examples, TaskData
@@ -34,6 +35,7 @@ from . import lora
 from .convex import fit_head
 from .events import Callback, State, default_callbacks
 from .history import History
+from .prefix import prefix_inputs
 from .progress import console as engine_console, progress_bar
 
 __all__ = ["run", "steps", "check_loss"]
@@ -249,23 +251,35 @@ def _cached_features(model: TransferModel, data: TaskData, precision: str, show_
 def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, phase: Phase, number: int,
                   show_progress: bool):
     """(module to train, training batches, their shuffling generator, validation logits()) for a phase: cached
-    features when the backbone is frozen, unless the images are augmented (new ones every epoch)."""
+    features when the backbone is frozen, cached activations after the frozen groups when only some are
+    (prefix.py), raw inputs otherwise or when the images are augmented (new ones every epoch)."""
     y_train = data.targets(data.train)
     shuffle = torch.Generator().manual_seed(spec.seed + number)  # also draws the augmentations, in batch order
-    if model.backbone.trainable_from is None and spec.augment == "none":
+    frozen = model.backbone.trainable_from
+    if frozen is None and spec.augment == "none":
         features = _cached_features(model, data, precision, show_progress)
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
         return model.feature_head(), loader, shuffle, lambda: model.head_logits(features["val"])
     if spec.augment != "none":
-        note = (f"{phase.name}: training images augmented anew every epoch (--augment {spec.augment})"
-                + ("; the feature cache is off, so the frozen backbone runs on every batch"
-                   if model.backbone.trainable_from is None else ""))
-        engine_console.print(note, highlight=False)
-        data.notes.append(note)
+        _say(data, f"{phase.name}: training images augmented anew every epoch (--augment {spec.augment})"
+             + ("; the feature cache is off, so the frozen backbone runs on every batch" if frozen is None else ""))
+    elif frozen and phase.unfreeze == "at-once":
+        cached = prefix_inputs(model, data, spec.batch_size, precision, shuffle, show_progress, EVAL_BATCH)
+        if not isinstance(cached, str):
+            data.notes.append(f"{phase.name}: the {frozen} frozen layer groups ran once over the data (frozen-prefix "
+                              "cache); the groups after them trained on their cached activations")
+            return (cached[0], cached[1], shuffle, cached[2])
+        _say(data, f"{phase.name}: the {frozen} frozen layer groups run on every batch: {cached}")
     dataset = _RawInputs(data.train, y_train, model.backbone, spec.augment, shuffle)
-    loader = DataLoader(dataset, spec.batch_size, shuffle=True, collate_fn=dataset.collate, generator=shuffle)
+    loader = training_loader(dataset, data.train.inputs, spec.batch_size, shuffle, dataset.collate)
     return model, loader, shuffle, lambda: model.logits(data.val.inputs, EVAL_BATCH, precision)
+
+
+def _say(data: TaskData, note: str) -> None:
+    """A note on how the phase runs, on the console and in the run's notes."""
+    engine_console.print(note, highlight=False)
+    data.notes.append(note)
 
 
 def _set_trainable(model: TransferModel, phase: Phase, epoch: int | None = None) -> None:
