@@ -120,10 +120,10 @@ class Backbone(nn.Module):
                         module.eval()
         return self
 
-    def cut(self, k: int) -> "Cut | None":
-        """The backbone split after its first k layer groups, for the frozen-prefix cache (see Cut); None where
-        this source cannot be split there (the engine then runs the frozen groups on every batch, and says so)."""
-        return None
+    def cut(self, k: int) -> "Cut | str":
+        """The backbone split after its first k layer groups, for the frozen-prefix cache (see Cut), or why this
+        source cannot be split there (the engine then runs the frozen groups on every batch, and says so)."""
+        return f"a {type(self).__name__} is not split between layer groups"
 
     def attention_projections(self) -> list[str]:
         """The names of the attention's query and value projections, which LoRA adapts (none in a ConvNet)."""

@@ -118,8 +118,10 @@ class HFTextBackbone(Backbone):
     def cut(self, k):
         """Split after the embeddings and the first k - 1 transformer layers (a truncated text only: a chunked
         one's windows are pooled across batches)."""
-        if self.long == "chunk" or not 1 <= k < len(self.layer_groups()):
-            return None
+        if self.long == "chunk":
+            return "a chunked text's windows are pooled across its batch (--long chunk)"
+        if not 1 <= k < len(self.layer_groups()):
+            return f"no layer group follows group {k}"
         return _TextCut(self, k, self.dim)
 
     def layer_groups(self):

@@ -101,16 +101,17 @@ class TimmBackbone(Backbone):
         the model's forward_features (checked by Cut.reproduces before use); the suffix ends in forward_head."""
         pool = getattr(self.model, "global_pool", None)
         modules = [m for group in self._groups for m in group.modules]
-        if pool is None or not 1 <= k < len(self._groups):
-            return None
+        if not 1 <= k < len(self._groups):
+            return f"no layer group follows group {k}"
         first = sum(len(group.modules) for group in self._groups[:k])
         features = modules[:modules.index(pool)] if pool in modules else modules  # a head without weights: no group
-        if first >= len(features):
-            return None  # nothing but the pooling head would train
+        unsplit = f"timm:{self.arch} computes more than its modules in order, so it is not split between its groups"
+        if pool is None or first >= len(features):
+            return unsplit if pool is None else "only the pooling head would train"
         try:
             return _ImageCut(self, k, features[:first], features[first:])
         except (RuntimeError, AssertionError, ValueError, TypeError):  # the modules in order are not its forward
-            return None
+            return unsplit
 
     def randomize(self):
         fresh = timm.create_model(self.arch, pretrained=False, num_classes=0)

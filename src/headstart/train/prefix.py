@@ -7,8 +7,8 @@ it: for a text the hidden state of every token (padding dropped, batches padded 
 text), for an image the feature map. Validation reads the cached activations too.
 
 Where it cannot apply, the frozen groups run on every batch as before and the run's notes say why: a tag per
-word (the cache keeps no word positions), a backbone that cannot be split there (Backbone.cut, checked against
-its own forward pass), or activations that would not fit in memory (more than half of what is available, or
+word (the cache keeps no word positions), a backbone that cannot be split there (Backbone.cut says why; a cut is
+also checked against the backbone's own forward pass), or activations that would not fit in memory (more than half of what is available, or
 $HEADSTART_PREFIX_MAX). Augmented images never get here (new images every epoch).
 """
 
@@ -88,8 +88,10 @@ def prefix_inputs(model: TransferModel, data: TaskData, batch_size: int, precisi
     if is_words(data.train.inputs[0]):
         return "a tag per word reads each word's position, which cached activations do not keep"
     cut = backbone.cut(k)
-    if cut is None or not cut.reproduces(list(data.train.inputs[:SAMPLE])):
-        return f"this {backbone.modality} backbone cannot be split after its first {k} layer groups"
+    if isinstance(cut, str):
+        return cut
+    if not cut.reproduces(list(data.train.inputs[:SAMPLE])):
+        return f"the backbone split after group {k} does not give its own features, so it is not split"
     counts = {name: cut.rows(ex.inputs) for name, ex in (("train", data.train), ("val", data.val))}
     size, limit = 4 * cut.width * sum(int(c.sum()) for c in counts.values()), prefix_limit()
     if size > limit:
