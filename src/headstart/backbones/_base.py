@@ -176,7 +176,8 @@ class Cut(nn.Module):
         was_training = self.backbone.training
         self.backbone.eval()
         try:
-            batch = self.backbone.preprocess(inputs)
+            device = next(self.backbone.parameters()).device
+            batch = {key: value.to(device) for key, value in self.backbone.preprocess(inputs).items()}
             whole = self.backbone(batch)
             split = self.suffix(self(batch), torch.from_numpy(self.rows(inputs)))
             return split.shape == whole.shape and torch.allclose(split, whole, atol=1e-4, rtol=1e-3)

@@ -130,7 +130,8 @@ class _ImageCut(Cut):
         was_training = backbone.training
         backbone.eval()  # the shape probe must not touch BatchNorm statistics
         with torch.no_grad():
-            shape = self._run(prefix, torch.zeros(1, 3, backbone.image_size, backbone.image_size)).shape[1:]
+            probe = torch.zeros(1, 3, backbone.image_size, backbone.image_size, device=backbone.mean.device)
+            shape = self._run(prefix, probe).shape[1:]
         backbone.train(was_training)
         super().__init__(backbone, k, int(np.prod(shape)))
         self.shape = tuple(shape)
