@@ -6,6 +6,7 @@
     plan("linear-probe-cv")         frozen backbone, head fitted to convergence, L2 strength by cross-validation
     plan("l2sp"), plan("llrd"), plan("gradual"), plan("bitfit"), plan("lora")   regularised fine-tuning
     plan("baseline")                TF-IDF / pixels + the task's scikit-learn estimator: no backbone at all
+    plan("setfit")                  the backbone on pairs of examples (SetFit), then a head fitted by L-BFGS
 """
 
 from __future__ import annotations
@@ -69,4 +70,4 @@ def check_fits(plan: Plan, backbone) -> None:
 
 # each registers itself
 from . import (baseline, bitfit, freeze, full, gradual, l2sp, linear_probe, linear_probe_cv,  # noqa: E402,F401
-               llrd, lora, lp_ft, scratch)
+               llrd, lora, lp_ft, scratch, setfit)

@@ -31,10 +31,16 @@ class Phase:
     unfreeze: Literal["at-once", "gradual"] = "at-once"  # gradual: epoch e trains the head and the top e groups
     params: Literal["all", "bias"] = "all"               # bias: only the trainable groups' biases (BitFit)
     lora_rank: int = 0             # > 0: the trainable groups learn low-rank updates (LoRA), merged at the end
+    # "task": the task's own loss on the head's outputs. "pairs": the backbone alone, on pairs of examples (cosine
+    # similarity 1 for the same class, 0 otherwise: SetFit), the head being the features' nearest-centroid
+    # classifier (train/pairs.py)
+    objective: Literal["task", "pairs"] = "task"
 
     def __post_init__(self):
         if self.solver != "adamw" and self.train_from is not None:
             raise ValueError(f"a {self.solver} phase fits the head on frozen features: train_from must be None")
+        if self.objective == "pairs" and self.solver != "adamw":
+            raise ValueError("a phase on pairs of examples trains the backbone: its solver must be adamw")
         if self.lora_rank and (self.params != "all" or self.unfreeze != "at-once"):
             raise ValueError("a LoRA phase adapts its groups' projections: params and unfreeze must stay as they are")
 
@@ -55,10 +61,10 @@ class Phase:
         else:
             what = (f"head + backbone groups {self.train_from}..{n_groups - 1} at lr x {self.backbone_lr_mult:g} "
                     f"(groups 0..{self.train_from - 1} frozen)")
-        return f"{self.name}: {self.epochs} epochs, lr {self.lr:g}, {what}{self._regularised()}"
+        return f"{self.name}: {self.epochs} epochs, lr {self.lr:g}, {what}{self._extras()}"
 
-    def _regularised(self) -> str:
-        """The regularisers of a fine-tuning phase, in words ('' when none is on)."""
+    def _extras(self) -> str:
+        """What a fine-tuning phase does beyond its groups and rates (regularisers, its objective), in words."""
         said = [f"each group below the top at {self.lr_decay:g} x the rate of the one above it"
                 ] if self.lr_decay != 1 else []
         if self.l2sp:
@@ -67,6 +73,9 @@ class Phase:
             said.append("unfrozen gradually: epoch 1 trains the head alone, each later epoch one more group from the top")
         if self.params == "bias":
             said.append("only the biases of the backbone train (BitFit)")
+        if self.objective == "pairs":
+            said.append("trained on pairs of examples, cosine similarity 1 for the same class and 0 for others "
+                        "(SetFit); the head is the nearest-centroid classifier of the features")
         if self.lora_rank:
             said.append(f"of the backbone only rank-{self.lora_rank} LoRA updates of its attention projections train, "
                         "merged into the weights at the end")

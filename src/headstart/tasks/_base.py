@@ -158,6 +158,11 @@ class Task:
         head's logits then give what the estimator predicts (--strategy baseline)."""
         raise NotImplementedError
 
+    def pair_classes(self, targets: np.ndarray) -> np.ndarray | None:
+        """Each example's class as an integer, for pairing examples (--strategy setfit: the same class close, the
+        others apart), or None where an example has no single class."""
+        return None
+
     def source_classes(self) -> list[str] | None:
         """The classes a head trained for this task predicts with a softmax (what LEEP / NCE read), or None."""
         return None

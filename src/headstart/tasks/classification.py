@@ -68,6 +68,9 @@ class ClassificationTask(Task):
     def loss(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(logits.float(), targets)
 
+    def pair_classes(self, targets: np.ndarray) -> np.ndarray:
+        return targets
+
     def validate(self, logits: torch.Tensor, targets: np.ndarray) -> Score:
         logits = logits.float()
         y = torch.from_numpy(targets)

@@ -35,6 +35,7 @@ from . import lora
 from .convex import fit_head
 from .events import Callback, State, default_callbacks
 from .history import History
+from .pairs import check_pairs, pair_inputs
 from .prefix import prefix_inputs
 from .progress import console as engine_console, progress_bar
 
@@ -98,6 +99,8 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
         raise HeadstartError(f"--augment {spec.augment} augments images, and the training data holds "
                              f"{data.modality}s; drop --augment")
     check_fits(plan, model.backbone)  # the one check; --dry-run and pretrain call it early
+    if any(phase.objective == "pairs" for phase in plan.phases):
+        check_pairs(data)
     if plan.init == "random":
         model.backbone.randomize()
     saved = checkpoints.latest() if checkpoints is not None else None
@@ -120,7 +123,8 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
             yield number, state.history
             fire("on_phase_end")
             continue
-        net, loader, shuffle, state.val_logits = _phase_inputs(model, data, spec, precision, phase, number,
+        shuffle = torch.Generator().manual_seed(spec.seed + number)  # also draws the augmentations, in batch order
+        net, loader, state.val_logits, loss_of = _phase_inputs(model, data, spec, precision, phase, shuffle,
                                                                show_progress)
         optimizer = torch.optim.AdamW(_param_groups(model, phase), weight_decay=spec.weight_decay)
         # A few-shot set is a batch or two per epoch: each epoch passes over it `passes` times so that the
@@ -150,7 +154,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
                     for batch, targets in loader:
                         with autocast(precision):
                             logits = net(batch)
-                        loss = data.task.loss(logits, targets)
+                        loss = loss_of(logits, targets)
                         value = check_loss(loss.item(), where, phase.lr)
                         accelerator.backward(loss)
                         optimizer.step()
@@ -248,19 +252,21 @@ def _cached_features(model: TransferModel, data: TaskData, precision: str, show_
                 for name, ex in (("train", data.train), ("val", data.val))}
 
 
-def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, phase: Phase, number: int,
-                  show_progress: bool):
-    """(module to train, training batches, their shuffling generator, validation logits()) for a phase: cached
-    features when the backbone is frozen, cached activations after the frozen groups when only some are
-    (prefix.py), raw inputs otherwise or when the images are augmented (new ones every epoch)."""
+def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precision: str, phase: Phase,
+                  shuffle: torch.Generator, show_progress: bool):
+    """(module to train, training batches drawn with `shuffle`, validation logits(), loss(outputs, targets)) for a
+    phase: pairs of examples for a pairs phase (pairs.py), cached features when the backbone is frozen, cached
+    activations after the frozen groups when only some are (prefix.py), raw inputs otherwise or when the images
+    are augmented (new ones every epoch). The loss is the task's, but on pairs."""
     y_train = data.targets(data.train)
-    shuffle = torch.Generator().manual_seed(spec.seed + number)  # also draws the augmentations, in batch order
     frozen = model.backbone.trainable_from
+    if phase.objective == "pairs":
+        return pair_inputs(model, data, spec.batch_size, precision, spec.augment, shuffle, EVAL_BATCH)
     if frozen is None and spec.augment == "none":
         features = _cached_features(model, data, precision, show_progress)
         loader = DataLoader(TensorDataset(features["train"], torch.from_numpy(y_train)), spec.batch_size,
                             shuffle=True, generator=shuffle)
-        return model.feature_head(), loader, shuffle, lambda: model.head_logits(features["val"])
+        return model.feature_head(), loader, lambda: model.head_logits(features["val"]), data.task.loss
     if spec.augment != "none":
         _say(data, f"{phase.name}: training images augmented anew every epoch (--augment {spec.augment})"
              + ("; the feature cache is off, so the frozen backbone runs on every batch" if frozen is None else ""))
@@ -269,11 +275,11 @@ def _phase_inputs(model: TransferModel, data: TaskData, spec: TrainSpec, precisi
         if not isinstance(cached, str):
             data.notes.append(f"{phase.name}: the {frozen} frozen layer groups ran once over the data (frozen-prefix "
                               "cache); the groups after them trained on their cached activations")
-            return (cached[0], cached[1], shuffle, cached[2])
+            return (*cached, data.task.loss)
         _say(data, f"{phase.name}: the {frozen} frozen layer groups run on every batch: {cached}")
     dataset = _RawInputs(data.train, y_train, model.backbone, spec.augment, shuffle)
     loader = training_loader(dataset, data.train.inputs, spec.batch_size, shuffle, dataset.collate)
-    return model, loader, shuffle, lambda: model.logits(data.val.inputs, EVAL_BATCH, precision)
+    return model, loader, lambda: model.logits(data.val.inputs, EVAL_BATCH, precision), data.task.loss
 
 
 def _say(data: TaskData, note: str) -> None:
