@@ -54,9 +54,9 @@ def test_freeze_k_on_cached_activations_trains_as_running_the_frozen_groups_ever
     monkeypatch.setenv("HEADSTART_CACHE", str(tmp_path))
     data = request.getfixturevalue(data_name)
     cached, cached_history, cached_notes = _fit(data, name, strategy, monkeypatch)
-    plain, plain_history, plain_notes = _fit(data, name, strategy, monkeypatch, limit="0")
+    plain, plain_history, plain_notes = _fit(data, name, strategy, monkeypatch, limit="100KB")
     assert any("frozen-prefix cache" in note for note in cached_notes)
-    assert any("run on every batch" in note and "HEADSTART_PREFIX_MAX" in note for note in plain_notes)
+    assert any("run on every batch: their activations would take" in note for note in plain_notes)
     # the same batches, the same steps: the same losses and weights, up to float rounding
     assert [r.val_loss for r in cached_history.records] == pytest.approx(
         [r.val_loss for r in plain_history.records], rel=1e-3, abs=1e-4)

@@ -94,8 +94,10 @@ def prefix_inputs(model: TransferModel, data: TaskData, batch_size: int, precisi
         return f"the backbone split after group {k} does not give its own features, so it is not split"
     counts = {name: cut.rows(ex.inputs) for name, ex in (("train", data.train), ("val", data.val))}
     size, limit = 4 * cut.width * sum(int(c.sum()) for c in counts.values()), prefix_limit()
+    if limit == 0:
+        return "the frozen-prefix cache is off (HEADSTART_PREFIX_MAX=0)"
     if size > limit:
-        return (f"their activations would take {size / 1e9:.1f} GB, over the {limit / 1e9:.1f} GB allowed (half the "
+        return (f"their activations would take {size / 1e6:,.1f} MB, over the {limit / 1e6:,.1f} MB allowed (half the "
                 "available memory, or $HEADSTART_PREFIX_MAX): a larger K, a smaller --image-size or fewer examples "
                 "would fit")
     with PartialState().main_process_first():  # the others then read what it put in the disk cache
