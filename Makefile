@@ -47,6 +47,8 @@ demo: setup
 bench: setup
 	$(PY) bench/linear_probe.py
 	$(PY) bench/finetune_step.py
+	$(PY) bench/speed.py
+	$(PY) bench/scale.py
 	$(PY) bench/rank.py
 	$(PY) bench/self_train.py
 	$(PY) bench/pretrain_images.py
