@@ -1,7 +1,8 @@
 """The engine: runs a Plan's phases on Accelerate, with no knowledge of which strategy made the plan.
 
-Per phase: set which groups train, pick the data path (cached features when the backbone is frozen,
-raw inputs otherwise), AdamW with one learning rate per group, warm-up + cosine. Validation, the best
+Per phase: set which groups train, pick the data path (cached features when the backbone is frozen, cached
+activations after the frozen groups when only the first K are (prefix.py), pairs of examples for a pairs phase
+(pairs.py), raw inputs otherwise), AdamW with one learning rate per group, warm-up + cosine. Validation, the best
 weights, early stopping and the task's tuning hang off the loop's events (events.py), as callers' own
 callbacks do.
 """
