@@ -107,10 +107,11 @@ def test_the_classifier_keeps_the_estimator_contract_on_texts(reviews, fitted):
     assert proba.shape == (60, 2) and np.allclose(proba.sum(axis=1), 1, atol=1e-5)
     assert list(predicted) == list(estimator.classes_[proba.argmax(axis=1)])  # columns in classes_'s order
     assert estimator.score(X, y) == accuracy_score(y, predicted) > 0.6
-    # the same seed, the same model; predictions do not depend on which other inputs are asked about, or their order
+    # the same seed, the same model; predictions do not depend on the inputs' order, nor, beyond bf16's rounding,
+    # on which other inputs are asked about (a text is padded to the longest of its batch of similar lengths)
     assert np.array_equal(fitted.predict_proba(X), proba)
     assert np.allclose(estimator.predict_proba(X[::-1]), proba[::-1], atol=1e-6)
-    assert np.allclose(estimator.predict_proba(X[:7]), proba[:7], atol=1e-6)
+    assert np.allclose(estimator.predict_proba(X[:7]), proba[:7], atol=2e-3)
     again = pickle.loads(pickle.dumps(estimator))
     assert np.array_equal(again.predict_proba(X), proba)
 
