@@ -207,7 +207,7 @@ def prefix_run(backbone, data: TaskData, k: int, side: str, args, precision: str
             history = run(model, data, strategies.plan(f"freeze:{k}", epochs=args.prefix_epochs), spec, precision,
                           show_progress=False, callbacks=[marks])
     seconds = [r.seconds for r in history.records]
-    cached = any("frozen-prefix cache" in note for note in data.notes)
+    cached = any("ran once over the data" in note for note in data.notes)
     if cached != (side == "cache"):
         raise HeadstartError(f"freeze:{k} on {backbone.modality}s, side {side}: the run took the "
                              f"{'cached' if cached else 'plain'} path; notes: {data.notes}")
