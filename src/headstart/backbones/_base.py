@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -120,6 +121,16 @@ class Backbone(nn.Module):
                         module.eval()
         return self
 
+    @contextmanager
+    def evaluating(self) -> Iterator[None]:
+        """Eval mode for a block (embedding, a check), then the training mode it had, frozen groups still frozen."""
+        was_training = self.training
+        self.eval()
+        try:
+            yield
+        finally:
+            self.train(was_training)
+
     def cut(self, k: int) -> "Cut | str":
         """The backbone split after its first k layer groups, for the frozen-prefix cache (see Cut), or why this
         source cannot be split there (the engine then runs the frozen groups on every batch, and says so)."""
@@ -173,15 +184,12 @@ class Cut(nn.Module):
         """Whether prefix then suffix give the backbone's own features on these inputs (eval mode, fp32): checked
         once on a few examples before the engine relies on the cut, so an architecture whose forward the split
         does not follow falls back to the plain path instead of training on something else."""
-        was_training = self.backbone.training
-        self.backbone.eval()
         try:
-            device = next(self.backbone.parameters()).device
-            batch = {key: value.to(device) for key, value in self.backbone.preprocess(inputs).items()}
-            whole = self.backbone(batch)
-            split = self.suffix(self(batch), torch.from_numpy(self.rows(inputs)))
+            with self.backbone.evaluating():
+                device = next(self.backbone.parameters()).device
+                batch = {key: value.to(device) for key, value in self.backbone.preprocess(inputs).items()}
+                whole = self.backbone(batch)
+                split = self.suffix(self(batch), torch.from_numpy(self.rows(inputs)))
             return split.shape == whole.shape and torch.allclose(split, whole, atol=1e-4, rtol=1e-3)
         except (RuntimeError, TypeError, ValueError, IndexError, AssertionError):
             return False
-        finally:
-            self.backbone.train(was_training)

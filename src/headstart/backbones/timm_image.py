@@ -127,12 +127,9 @@ class _ImageCut(Cut):
 
     def __init__(self, backbone: TimmBackbone, k: int, prefix: list[nn.Module], rest: list[nn.Module]):
         self._prefix, self._rest = prefix, rest  # plain lists: the modules stay the backbone's, not this cut's
-        was_training = backbone.training
-        backbone.eval()  # the shape probe must not touch BatchNorm statistics
-        with torch.no_grad():
+        with backbone.evaluating(), torch.no_grad():  # the shape probe must not touch BatchNorm statistics
             probe = torch.zeros(1, 3, backbone.image_size, backbone.image_size, device=backbone.mean.device)
             shape = self._run(prefix, probe).shape[1:]
-        backbone.train(was_training)
         super().__init__(backbone, k, int(np.prod(shape)))
         self.shape = tuple(shape)
 

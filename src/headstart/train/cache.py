@@ -61,17 +61,13 @@ def content_digest(x) -> bytes:
     return hashlib.sha1(str(array.shape).encode() + array.tobytes()).digest()
 
 
-def _compute(backbone: Backbone, inputs: list, batch_size: int, precision: str, show: bool,
+def _compute(backbone: Backbone, inputs: list, counts: np.ndarray, batch_size: int, precision: str, show: bool,
              cut: Cut | None = None) -> torch.Tensor:
-    was_training = backbone.training
-    backbone.eval()
+    """The rows of inputs (counts of them each) through the backbone, or through its prefix up to `cut`."""
     through, width = (cut, cut.width) if cut is not None else (backbone, backbone.dim)
-    counts = cut.rows(inputs) if cut is not None else None
-    with progress_bar(f"embedding {len(inputs)} examples" + (f" through the first {cut.k} layer groups" if cut else ""),
-                      len(inputs), show) as advance:
-        features = batched_outputs(through, backbone, inputs, batch_size, precision, width, advance, counts)
-    backbone.train(was_training)
-    return features
+    with backbone.evaluating(), progress_bar(f"embedding {len(inputs)} examples" + (
+            f" through the first {cut.k} layer groups" if cut else ""), len(inputs), show) as advance:
+        return batched_outputs(through, backbone, inputs, batch_size, precision, width, advance, counts)
 
 
 def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str = "fp32",
@@ -96,7 +92,7 @@ def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str
         return features
     _, first = np.unique(keys[missing], return_index=True)  # an input given twice is embedded once
     todo = missing[np.sort(first)]
-    computed = _compute(backbone, [inputs[i] for i in todo], batch_size, precision, show_progress, cut)
+    computed = _compute(backbone, [inputs[i] for i in todo], counts[todo], batch_size, precision, show_progress, cut)
     _remember(blocks, keys[todo], counts[todo], np.arange(len(todo)), computed)
     # Nothing was cached (the usual case): the computed rows are the answer, in order; no second copy.
     features = computed if len(todo) == len(inputs) else _gather(blocks, *_locate(blocks, keys), width)

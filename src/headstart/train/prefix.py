@@ -8,8 +8,8 @@ text), for an image the feature map. Validation reads the cached activations too
 
 Where it cannot apply, the frozen groups run on every batch as before and the run's notes say why: a tag per
 word (the cache keeps no word positions), a backbone that cannot be split there (Backbone.cut says why; a cut is
-also checked against the backbone's own forward pass), or activations that would not fit in memory (more than half of what is available, or
-$HEADSTART_PREFIX_MAX). Augmented images never get here (new images every epoch).
+also checked against the backbone's own forward pass), or activations that would not fit in memory (more than
+half of what is available, or $HEADSTART_PREFIX_MAX). Augmented images never get here (new images every epoch).
 """
 
 from __future__ import annotations
@@ -117,5 +117,6 @@ def _logits(net: _Suffix, val: _CutRows, batch_size: int, precision: str) -> tor
     out = []
     for start in range(0, len(val), batch_size):
         with autocast(precision):
-            out.append(net(on_device(val.batch(np.arange(start, min(start + batch_size, len(val)))), net)).float().cpu())
+            batch = val.batch(np.arange(start, min(start + batch_size, len(val))))
+            out.append(net(on_device(batch, net)).float().cpu())
     return torch.cat(out) if out else torch.empty(0, net.model.task.out_dim())
