@@ -63,3 +63,28 @@ def test_setfit_is_refused_in_one_line_where_examples_have_no_single_class(tmp_p
     code, output = run_cli("fit", "builtin:digits", "--backbone", "efficientnet-lite0", "--strategy", "setfit",
                            "--dry-run")
     assert code == 0 and "pairs of examples" in output, output
+
+
+def test_auto_advises_setfit_for_a_few_labelled_texts_and_races_it_against_the_probe(review_csvs, monkeypatch,
+                                                                                     tmp_path):
+    import json
+
+    import headstart
+
+    monkeypatch.setattr(pairs, "MAX_PAIRS", 160)  # 5 steps of pairs: the race's wiring, not SetFit's accuracy
+    train, test = review_csvs  # 54 reviews a class: small
+    result = headstart.fit(str(train), str(test), backbone="minilm-l6", max_length=32, strategy="auto",
+                           out=tmp_path / "run", show_progress=False)
+    record = json.loads((tmp_path / "run" / "auto.json").read_text())
+    assert record["advice"]["strategy"] == "setfit" and "setfit, i.e. fine-tune the backbone on pairs" in \
+        record["advice"]["reason"]
+    assert sorted(record["candidates"]) == ["baseline", "linear-probe-cv", "setfit"]  # setfit trains every weight
+    assert result.plan.strategy == record["winner"] in record["candidates"]
+    # A tag per word has no class per example to pair: the quadrants apply (tested in test_tokens), and images keep
+    # them too.
+    from headstart.select._rule import recommend
+
+    common = dict(labels_per_class=16, similarity=0.3, probe_pretrained=0.9, probe_random=0.6, n_groups=7,
+                  method="probe-vs-random")
+    assert recommend(**common, text_pairs=False).strategy == "freeze:1"
+    assert recommend(**dict(common, labels_per_class=500), text_pairs=True).strategy == "full"

@@ -8,13 +8,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Decision", "recommend", "PROBE", "SMALL_BELOW", "SIMILAR_AT", "early_freeze", "probe_similarity"]
+__all__ = ["Decision", "recommend", "PROBE", "FEW_SHOT_TEXT", "SMALL_BELOW", "SIMILAR_AT", "early_freeze", "probe_similarity"]
 
 # The head-only strategy the advice and auto use: the head fitted to convergence with its L2 strength
 # cross-validated, not AdamW with early stopping on a held-out split. At 16 labels per class on four text tasks
 # over 5 seeds (bench/probe_cv.py) it was 5.9 points above linear-probe and 0.2 below a tuned scikit-learn
 # LogisticRegression on the same features, and it gives up no training example to validation.
 PROBE = "linear-probe-cv"
+
+# Small text classification: setfit, whatever the similarity. At 16 labels per class (bench/alternatives.py,
+# exploration seed 100) it was the best of headstart's strategies on all four text tasks, 0.2-4.4 points above
+# linear-probe-cv, where the advised freeze:1 fell to chance on one task and linear-probe-cv led on none; SetFit
+# (Tunstall et al., 2022) beat full fine-tuning at 8-64 labels per class on its benchmarks. Images keep the quadrants:
+# on MNIST at 16 per class freeze:2 was 18 points above setfit.
+FEW_SHOT_TEXT = "setfit"
 
 # Small: a median class with fewer than 100 labelled examples. That is the few-shot / low-data regime
 # of the transfer literature (VTAB-1k trains on 1,000 examples, 10-100 per class for most of its tasks;
@@ -54,8 +61,9 @@ def early_freeze(n_groups: int) -> str:
 
 
 def recommend(*, labels_per_class: float, similarity: float, probe_pretrained: float, probe_random: float,
-              n_groups: int, method: str) -> Decision:
-    """The strategy of the quadrant the measurements put the task in, with the reasoning in plain words."""
+              n_groups: int, method: str, text_pairs: bool = False) -> Decision:
+    """The strategy of the quadrant the measurements put the task in, with the reasoning in plain words.
+    `text_pairs`: the examples are texts with one class each, which setfit can pair."""
     small = labels_per_class < SMALL_BELOW
     similar = similarity >= SIMILAR_AT[method]
     beats_random = probe_similarity(probe_pretrained, probe_random) > NO_BETTER_THAN_RANDOM_AT
@@ -69,7 +77,12 @@ def recommend(*, labels_per_class: float, similarity: float, probe_pretrained: f
                      f"random ones (linear probe {probe_pretrained:.2f} against {probe_random:.2f}; similarity "
                      f"{similarity:.2f} {'>=' if similar else '<'} {SIMILAR_AT[method]})")
     early = early_freeze(n_groups)
-    if small and similar:
+    if small and text_pairs:
+        strategy, others = FEW_SHOT_TEXT, [PROBE, early]
+        why = ("fine-tune the backbone on pairs of examples (the same class close, others apart), then fit a head on "
+               "its features: with few labels, pairs multiply what the body learns from, where training every weight "
+               "on the task's loss overfits a handful of texts")
+    elif small and similar:
         strategy, others = PROBE, ["lp-ft", early]
         why = "train only a new head on the frozen features: they already fit, and few labels cannot safely move more weights"
     elif small:

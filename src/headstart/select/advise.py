@@ -29,7 +29,7 @@ from ..train import embed
 from ._measure import PROBE_DIMS, probe_accuracy, probe_r2, proxy_a_distance
 from ._rule import NO_BETTER_THAN_RANDOM_AT, SIMILAR_AT, SMALL_BELOW, probe_similarity, recommend
 
-__all__ = ["Advice", "advise", "advise_examples", "ADVICE_FILE"]
+__all__ = ["Advice", "advise", "advise_examples", "text_pairs", "ADVICE_FILE"]
 
 ADVICE_FILE = "advice.json"
 PROBE_EXAMPLES = 1000   # the probe's stratified sample: enough to rank features, seconds to embed
@@ -128,7 +128,7 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
     n_groups = len(pretrained.layer_groups())
     decision = recommend(labels_per_class=float(np.median(list(counts.values()))), similarity=similarity,
                          probe_pretrained=measurements["probe_pretrained"], probe_random=measurements["probe_random"],
-                         n_groups=n_groups, method=method)
+                         n_groups=n_groups, method=method, text_pairs=text_pairs(examples.modality, task))
     smallest = min(counts, key=counts.get)
     return Advice(
         train=examples.source, backbone=spec.name, source=None if source is None else source.source,
@@ -144,6 +144,11 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
                     "probe_dims": PROBE_DIMS, "probe_examples_max": PROBE_EXAMPLES,
                     "domain_examples_max": DOMAIN_EXAMPLES},
         seconds=round(time.perf_counter() - t0, 2))
+
+
+def text_pairs(modality: str, task) -> bool:
+    """Whether the examples are texts with one class each: what setfit, the few-shot text rule, pairs."""
+    return modality == "text" and task.pair_classes(np.empty(0, dtype=np.int64)) is not None
 
 
 def _random_twin(spec: BackboneSpec, seed: int):

@@ -37,7 +37,7 @@ from ..precision import resolve_precision
 from ..strategies import Plan
 from ..train import History
 from ._rule import PROBE, SMALL_BELOW, early_freeze, recommend
-from .advise import advise_examples
+from .advise import advise_examples, text_pairs
 
 __all__ = ["AUTO", "AUTO_FILE", "DEFAULT_BUDGET", "Race", "candidates_for", "race_candidates", "mcnemar_p", "race",
            "resolve_auto", "describe_auto"]
@@ -270,7 +270,8 @@ def describe_auto(spec: RunSpec) -> str:
              f"({per_class:g} per class, median: {'small' if per_class < SMALL_BELOW else 'large'}), then race:"]
     for similar, words in ((True, "if similar"), (False, "if different")):
         decision = recommend(labels_per_class=per_class, similarity=1.0 if similar else 0.0, probe_pretrained=0.9,
-                             probe_random=0.5, n_groups=n_groups, method="probe-vs-random")
+                             probe_random=0.5, n_groups=n_groups, method="probe-vs-random",
+                             text_pairs=text_pairs(task.modality, task.task))
         lines.append(f"  {words}: {', '.join(race_candidates(decision.strategy, decision.alternatives, task))}")
     lines.append(f"  successive halving on the {len(task.val)} validation examples: every candidate trains the first "
                  f"third of its plan, the best by validation accuracy trains on to the end (no refit); the advised "
