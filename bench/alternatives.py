@@ -199,10 +199,11 @@ def setfit(train, test, seed: int, args) -> list | None:
         return None
     model = SetFitModel.from_pretrained(_minilm_folder())
     model.model_body.max_seq_length = 128
-    arguments = TrainingArguments(batch_size=16, num_epochs=1, num_iterations=20, seed=seed, report_to="none",
-                                  show_progress_bar=False)
-    Trainer(model=model, args=arguments, train_dataset=Dataset.from_dict(
-        {"text": list(train.inputs), "label": list(train.labels)})).train()
+    with tempfile.TemporaryDirectory() as out:  # its checkpoints: not in the working directory
+        arguments = TrainingArguments(output_dir=out, batch_size=16, num_epochs=1, num_iterations=20, seed=seed,
+                                      report_to="none", show_progress_bar=False)
+        Trainer(model=model, args=arguments, train_dataset=Dataset.from_dict(
+            {"text": list(train.inputs), "label": list(train.labels)})).train()
     return [str(label) for label in model.predict(list(test.inputs), batch_size=64)]
 
 
