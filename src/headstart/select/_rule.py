@@ -21,7 +21,7 @@ PROBE = "linear-probe-cv"
 # linear-probe-cv, where the advised freeze:1 fell to chance on one task and linear-probe-cv led on none; SetFit
 # (Tunstall et al., 2022) beat full fine-tuning at 8-64 labels per class on its benchmarks. Images keep the quadrants:
 # on MNIST at 16 per class freeze:2 was 18 points above setfit. Confirmed on fresh seeds 0-3: auto chose setfit on
-# every text run, -0.1 to +6.9 points against frozen features + a tuned logistic regression, 0.3-2.8 below the
+# every text run, -0.1 to +6.9 points against frozen features + a tuned logistic regression, 0.4-2.8 below the
 # setfit package (bench/README.md).
 FEW_SHOT_TEXT = "setfit"
 
