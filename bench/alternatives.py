@@ -132,7 +132,6 @@ def trainer(train, test, seed: int, args) -> list:
     classes = sorted(set(train.labels))
     if train.modality == "image":
         return _image_trainer(train, test, seed, classes, args)
-    import torch
     from datasets import Dataset
     from transformers import (AutoModelForSequenceClassification, AutoTokenizer, DataCollatorWithPadding, Trainer,
                               TrainingArguments)
@@ -155,7 +154,6 @@ def trainer(train, test, seed: int, args) -> list:
                      data_collator=DataCollatorWithPadding(tokenizer))
         hf.train()
         logits = hf.predict(tokenised(test, labelled=False)).predictions
-    del torch
     return [classes[i] for i in np.asarray(logits).argmax(-1)]
 
 
@@ -223,8 +221,8 @@ METHODS = {"tfidf-lr": tfidf_lr, "frozen-lr": frozen_lr, "trainer": trainer, "se
 
 
 def run_one(method: str, train, test, seed: int, args) -> dict | None:
-    function = headstart_fit("auto" if method == "auto" else method.removeprefix("fit:")) \
-        if method == "auto" or method.startswith("fit:") else METHODS[method]
+    headstart_method = method == "auto" or method.startswith("fit:")
+    function = headstart_fit(method.removeprefix("fit:")) if headstart_method else METHODS[method]
     with cold_cache(), Stopwatch() as watch:
         cpu = time.process_time()
         out = function(train, test, seed, args)

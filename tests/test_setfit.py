@@ -80,9 +80,13 @@ def test_auto_advises_setfit_for_a_few_labelled_texts_and_races_it_against_the_p
         record["advice"]["reason"]
     assert sorted(record["candidates"]) == ["baseline", "linear-probe-cv", "setfit"]  # setfit trains every weight
     assert result.plan.strategy == record["winner"] in record["candidates"]
-    # A tag per word has no class per example to pair: the quadrants apply (tested in test_tokens), and images keep
-    # them too.
+    # A tag per word has no class per example to pair, images are not texts: both keep the quadrants.
     from headstart.select._rule import recommend
+    from headstart.select.advise import text_pairs
+    from headstart.tasks import TASKS
+
+    assert not text_pairs("text", TASKS.get("tokens").from_labels([["nn", "vb"], ["dt", "nn"]]))
+    assert not text_pairs("image", TASKS.get("classification").from_labels(["a", "b"]))
 
     common = dict(labels_per_class=16, similarity=0.3, probe_pretrained=0.9, probe_random=0.6, n_groups=7,
                   method="probe-vs-random")
