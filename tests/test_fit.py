@@ -11,6 +11,7 @@ import yaml
 import headstart
 from headstart.config import RunSpec
 from headstart.strategies import STRATEGIES
+from headstart.train import pairs
 
 IMAGE = dict(backbone="efficientnet-lite0", image_size=32, batch_size=16, show_progress=False)
 
@@ -21,14 +22,16 @@ def _strategy_examples():
 
 
 @pytest.mark.parametrize("strategy", _strategy_examples())
-def test_every_strategy_trains_tests_and_saves_a_run(strategy, digit_folders, tmp_path):
+def test_every_strategy_trains_tests_and_saves_a_run(strategy, digit_folders, tmp_path, monkeypatch):
     train, test = digit_folders
+    monkeypatch.setattr(pairs, "MAX_PAIRS", 320)  # setfit: 20 steps of pairs, not 5 epochs of 160 (three minutes)
     if strategy == "lora":  # a ConvNet has no attention to adapt (test_regularised runs lora on text)
         with pytest.raises(headstart.HeadstartError, match="attention projections"):
             headstart.fit(str(train), str(test), strategy=strategy, epochs=5, out=tmp_path / "run", **IMAGE)
         assert not (tmp_path / "run").exists()
         return
-    result = headstart.fit(str(train), str(test), strategy=strategy, epochs=5, out=tmp_path / "run", **IMAGE)
+    epochs = 1 if strategy == "setfit" else 5
+    result = headstart.fit(str(train), str(test), strategy=strategy, epochs=epochs, out=tmp_path / "run", **IMAGE)
     run = tmp_path / "run"
     for name in ("config.yaml", "metrics.json", "history.jsonl", "predictions.csv", "model/model.safetensors",
                  "model/headstart-model.json", "learning_curve.png", "confusion_matrix.png", "README.md"):
