@@ -10,7 +10,6 @@ import yaml
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import GridSearchCV, StratifiedKFold
-from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 import headstart
@@ -33,16 +32,22 @@ def test_baseline_run_is_sklearns_model_served_and_reloaded_exactly(review_csvs,
     assert files == {"headstart-model.json", "model.safetensors", "tfidf-vocabulary.json"}  # nothing pickled
     spec = RunSpec.from_yaml(folder / "config.yaml")
     assert spec.strategy.name == "baseline" and spec.train.precision == "fp32"
-    # The head holds what scikit-learn fits: the same TF-IDF + tuned logistic regression on the same split.
+    # The head holds what scikit-learn fits: the training examples' TF-IDF, and a tuned logistic regression on the
+    # training and validation examples (the validation split folded back, as its note says).
     data = load_task(spec.data, spec.train.seed)
-    reference = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                              GridSearchCV(LogisticRegression(max_iter=2000), {"C": [0.1, 1.0, 10.0, 100.0]},
-                                           cv=StratifiedKFold(3, shuffle=True, random_state=0)))
-    reference.fit(data.train.inputs, data.train.labels)
+    tfidf = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(data.train.inputs)
+    search = lambda part: GridSearchCV(  # noqa: E731
+        LogisticRegression(max_iter=2000), {"C": [0.1, 1.0, 10.0, 100.0]},
+        cv=StratifiedKFold(3, shuffle=True, random_state=0)).fit(tfidf.transform(part.inputs), part.labels)
+    reference = search(data.train.joined(data.val))
     model = TransferModel.load(folder / "model")
     ours = model.predict_proba(data.test.inputs)
-    theirs = reference.predict_proba(data.test.inputs)[:, [list(reference.classes_).index(c) for c in model.classes]]
-    assert np.abs(ours - theirs).max() < 1e-5
+    theirs = reference.predict_proba(tfidf.transform(data.test.inputs))
+    assert np.abs(ours - theirs[:, [list(reference.classes_).index(c) for c in model.classes]]).max() < 1e-5
+    # Its validation score is the same fit's on the training examples alone: validation was held out from it.
+    held_out = search(data.train).predict(tfidf.transform(data.val.inputs))
+    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    assert abs(history[-1]["val_accuracy"] - np.mean(held_out == np.array(data.val.labels))) < 1e-6
     # predict and evaluate read the saved run: bit-identical to the run's own predictions and metrics
     saved = list(csv.reader(open(folder / "predictions.csv", encoding="utf-8")))
     code, output = run_cli("predict", folder, test, "--output", tmp_path / "again.csv", "--quiet")
@@ -51,7 +56,7 @@ def test_baseline_run_is_sklearns_model_served_and_reloaded_exactly(review_csvs,
     metrics = json.loads((folder / "metrics.json").read_text())
     assert api.evaluate(folder, str(test), show_progress=False)["accuracy"] == metrics["accuracy"]
     notes = " ".join(yaml.safe_load((folder / "config.yaml").read_text())["notes"])
-    assert "TF-IDF of words and word pairs" in notes and "C = " in notes
+    assert "TF-IDF of words and word pairs" in notes and "C = " in notes and "refit on the 108 training and 12" in notes
     # ONNX cannot hold scikit-learn's tokenisation: one line, nothing written
     code, output = run_cli("export", folder, "--out", tmp_path / "model.onnx")
     assert "--strategy baseline run" in one_error(code, output) and not (tmp_path / "model.onnx").exists()
@@ -63,10 +68,12 @@ def test_regression_baseline_head_predicts_what_ridge_predicts(tables, tmp_path)
                            out=tmp_path / "run", show_progress=False)
     data = load_task(result.spec.data, 0)
     pixels = lambda examples: PixelFeatures.pixels(examples.inputs).double().numpy()  # noqa: E731
-    ridge = make_pipeline(StandardScaler(), RidgeCV(alphas=[0.1, 1.0, 10.0, 100.0]))
-    ridge.fit(pixels(data.train), data.train.labels)
+    scaler = StandardScaler().fit(pixels(data.train))  # the pixels' scaling from the training examples
+    everything = data.train.joined(data.val)  # the ridge on them and the validation examples, folded back
+    ridge = RidgeCV(alphas=[0.1, 1.0, 10.0, 100.0]).fit(scaler.transform(pixels(everything)), everything.labels)
     ours = result.model.predict_proba(data.test.inputs)[:, 0]
-    assert np.abs(ours - ridge.predict(pixels(data.test))).max() < 1e-3 * np.std(data.train.labels)
+    theirs = ridge.predict(scaler.transform(pixels(data.test)))
+    assert np.abs(ours - theirs).max() < 1e-3 * np.std(data.train.labels)
     assert result.metrics["task"] == "regression" and np.isfinite(result.metrics["r2"])
 
 

@@ -47,7 +47,7 @@ def fit_classical_head(model, train: Examples, task: Task, seed: int) -> tuple[s
         grid, cv = tune
         search = GridSearchCV(estimator, grid, cv=cv).fit(x, targets)
         fitted, chosen = search.best_estimator_, ", ".join(f"{k} = {v:g}" for k, v in search.best_params_.items())
-        chosen += f" by {cv.get_n_splits()}-fold cross-validation on the training examples"
+        chosen += f" by {cv.get_n_splits()}-fold cross-validation on them"
     else:
         fitted = estimator.fit(x, targets)
         chosen = f"alpha = {fitted.alpha_:g} by leave-one-out cross-validation" if hasattr(fitted, "alpha_") else ""
@@ -58,7 +58,7 @@ def fit_classical_head(model, train: Examples, task: Task, seed: int) -> tuple[s
     logits = torch.from_numpy(np.asarray(x @ weight.T + bias, dtype=np.float32))
     what = (f"TF-IDF of words and word pairs ({backbone.dim} terms)" if backbone.modality == "text"
             else "standardised 16x16 grey pixels")
-    return (f"baseline: {what} fitted on the {len(train)} training examples, then {type(fitted).__name__}"
+    return (f"baseline: {what} of {len(train)} examples, then {type(fitted).__name__}"
             f"{', ' + chosen if chosen else ''}; its coefficients are the head"), logits
 
 

@@ -38,6 +38,12 @@ class Examples:
             kind=self.kind,
         )
 
+    def joined(self, other: "Examples") -> "Examples":
+        """These examples, then other's (of the same source and kind): a validation split folded back."""
+        return Examples(inputs=self.inputs + other.inputs, ids=self.ids + other.ids, modality=self.modality,
+                        labels=None if self.labels is None or other.labels is None else self.labels + other.labels,
+                        source=self.source, kind=self.kind)
+
 
 @dataclass
 class TaskData:
