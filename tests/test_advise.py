@@ -10,7 +10,7 @@ from PIL import Image
 
 import headstart
 from headstart.data import load_examples
-from headstart.select._rule import SIMILAR_AT, SMALL_BELOW, recommend
+from headstart.select._rule import CLASSICAL_AHEAD, SIMILAR_AT, SMALL_BELOW, recommend
 from test_bad_input import one_error, run_cli
 
 IMAGE = dict(backbone="efficientnet-lite0", image_size=32, show_progress=False)
@@ -56,13 +56,17 @@ def test_domain_distance_tells_a_similar_source_from_a_different_one(digit_folde
     assert similar["measurements"]["proxy_a_distance"] < 1.0 < different.measurements["proxy_a_distance"]
     assert similar["similarity"] > SIMILAR_AT["domain-distance"] > different.similarity
     assert similar["similarity_method"] == different.similarity_method == "domain-distance"
-    # 30 labels per class is small; small+similar -> linear-probe-cv, small+different -> freeze the early quarter.
+    # 30 labels per class is small. On 8x8 digits the grey pixels separate the classes better than ImageNet features
+    # by the same probe, so the classical baseline is advised in either quadrant (the quadrants' own strategies:
+    # test_the_rule_of_thumb_quadrants).
     assert similar["labels_per_class"] == {"min": 30, "median": 30.0, "smallest_class": "0"}
     assert similar["size"] == different.size == "small" and 30 < SMALL_BELOW
-    assert (similar["quadrant"], similar["strategy"]) == ("small+similar", "linear-probe-cv")
-    assert (different.quadrant, different.strategy) == ("small+different", "freeze:2")  # 9 groups -> K = 2
-    assert different.n_groups == 9 and "linear-probe-cv" in different.alternatives
-    assert "proxy A-distance" in different.reason or "source data" in different.reason
+    for advice in (similar, different.to_dict()):
+        m = advice["measurements"]
+        assert m["probe_classical"] >= m["probe_pretrained"] + CLASSICAL_AHEAD, m
+        assert advice["strategy"] == "baseline" and advice["alternatives"] == ["linear-probe-cv", "lp-ft"]
+    assert (similar["quadrant"], different.quadrant) == ("small+similar", "small+different")
+    assert different.n_groups == 9 and "source data" in different.reason and "pixels" in different.reason
 
 
 def test_without_source_the_probe_against_random_weights_measures_similarity(digit_folders, scrambled_digits):
@@ -77,7 +81,8 @@ def test_without_source_the_probe_against_random_weights_measures_similarity(dig
         assert m["probe_pretrained"] > 0.5 and m["probe_random"] > 0.5
         # The quadrant and strategy are the rule's, applied to the numbers measured.
         rule = recommend(labels_per_class=30, similarity=advice.similarity, probe_pretrained=m["probe_pretrained"],
-                         probe_random=m["probe_random"], n_groups=9, method="probe-vs-random")
+                         probe_random=m["probe_random"], n_groups=9, method="probe-vs-random",
+                         probe_classical=m["probe_classical"])
         assert (advice.quadrant, advice.strategy, advice.alternatives) == (rule.quadrant, rule.strategy,
                                                                            rule.alternatives)
         assert advice.similar == (advice.similarity >= SIMILAR_AT["probe-vs-random"])
@@ -95,6 +100,14 @@ def test_the_rule_of_thumb_quadrants():
     assert recommend(labels_per_class=500, similarity=0.3, **no_better).strategy == "scratch"
     assert recommend(labels_per_class=20, similarity=0.3, n_groups=7, probe_pretrained=0.9, probe_random=0.6,
                      method="domain-distance").strategy == "freeze:1"
+    # Small data whose classical features beat the pretrained ones by the same probe (by CLASSICAL_AHEAD or more):
+    # the baseline, whatever the similarity; not for large data, not by less, and not for few-shot texts (setfit).
+    ahead = dict(common, probe_pretrained=0.7, probe_classical=0.7 + CLASSICAL_AHEAD)
+    for similarity in (0.3, 0.8):
+        assert recommend(labels_per_class=20, similarity=similarity, **ahead).strategy == "baseline"
+    assert recommend(labels_per_class=500, similarity=0.8, **ahead).strategy == "full"
+    assert recommend(labels_per_class=20, similarity=0.3, **dict(ahead, probe_classical=0.74)).strategy == "freeze:2"
+    assert recommend(labels_per_class=20, similarity=0.3, text_pairs=True, **ahead).strategy == "setfit"
 
 
 def test_bad_input_through_the_cli(digit_folders, review_csvs, tmp_path):

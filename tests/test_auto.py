@@ -8,14 +8,18 @@ import yaml
 
 from headstart import api
 from headstart.data import load_task
+from headstart.select import _rule
 from headstart.select.auto import MAX_CANDIDATES, candidates_for, mcnemar_p, race
 from test_bad_input import one_error, run_cli
 
 IMAGE = ("--backbone", "efficientnet-lite0", "--image-size", "32", "--quiet")
 
 
-def test_auto_races_the_candidates_fits_the_winner_and_reruns_it_from_config(digit_folders, tmp_path):
+def test_auto_races_the_candidates_fits_the_winner_and_reruns_it_from_config(digit_folders, tmp_path, monkeypatch):
     train, test = digit_folders
+    # The race of strategies that train: on 8x8 digits the pixels' lead would advise the baseline instead
+    # (test_auto_advises_the_baseline_where_the_classical_features_lead), so that rule is set aside here.
+    monkeypatch.setattr(_rule, "CLASSICAL_AHEAD", 2.0)
     run = tmp_path / "run"
     code, output = run_cli("fit", train, "--test", test, *IMAGE, "--strategy", "auto", "--budget", "10m",
                            "--epochs", "2", "--batch-size", "8", "--precision", "fp32", "--out", run)
@@ -126,6 +130,25 @@ def test_candidates_follow_the_advice_as_far_as_the_compute_affords():
     assert candidates_for("full", ["lp-ft", "linear-probe-cv"]) == ["full", "linear-probe-cv"]
     assert candidates_for("full", ["freeze:4", "linear-probe-cv"]) == ["full", "linear-probe-cv"]
     assert candidates_for("scratch", ["full", "freeze:4"]) == ["scratch", "linear-probe-cv"]
+    # The advised baseline trains nothing either: two challengers beside it.
+    assert candidates_for("baseline", ["linear-probe-cv", "lp-ft"]) == ["baseline", "linear-probe-cv", "lp-ft"]
+
+
+def test_auto_advises_the_baseline_where_the_classical_features_lead(digit_folders, tmp_path):
+    train, test = digit_folders
+    run = tmp_path / "run"
+    code, output = run_cli("fit", train, "--test", test, *IMAGE, "--strategy", "auto", "--epochs", "2",
+                           "--batch-size", "8", "--out", run)
+    assert code == 0, output
+    record = json.loads((run / "auto.json").read_text())
+    # 8x8 grey digits: the pixels separate the classes far better than ImageNet features by the same probe.
+    m = record["advice"]["measurements"]
+    assert m["probe_classical"] >= m["probe_pretrained"] + _rule.CLASSICAL_AHEAD
+    assert record["advice"]["strategy"] == "baseline"
+    assert record["candidates"] == ["baseline", "linear-probe-cv", "lp-ft"]  # raced once, cheap first
+    # The advice is the prior: a challenger displaces it only when significantly better on validation.
+    assert record["winner"] == "baseline" or "significantly" in record["reason"]
+    assert json.loads((run / "metrics.json").read_text())["accuracy"] >= 0.8
 
 
 def test_dry_run_says_what_auto_would_do_without_training(digit_folders, tmp_path):
@@ -135,6 +158,8 @@ def test_dry_run_says_what_auto_would_do_without_training(digit_folders, tmp_pat
     assert code == 0, output
     assert "strategy auto (budget 90s)" in output and "successive halving" in output
     assert "if similar: linear-probe-cv, lp-ft, freeze:2" in output  # 27 per class: small
+    assert "if the classical features separate the classes better (TF-IDF or pixels): baseline, linear-probe-cv, " \
+           "lp-ft\n" in output
     assert not (tmp_path / "run").exists()
 
 

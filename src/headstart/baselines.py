@@ -18,7 +18,7 @@ from sklearn.model_selection import GridSearchCV
 from .data import Examples
 from .tasks import Task
 
-__all__ = ["BASELINE_NAME", "baseline_refusal", "fit_classical_head", "word_floor"]
+__all__ = ["BASELINE_NAME", "baseline_refusal", "classical_matrix", "fit_classical_head", "word_floor"]
 
 BASELINE_NAME = "baseline"
 FEATURE_BATCH = 256  # classical features are computed this many inputs at a time (dense while computed)
@@ -37,11 +37,7 @@ def fit_classical_head(model, train: Examples, task: Task, seed: int) -> tuple[s
     training examples and copy its coefficients into model.head; a note saying what was fitted and chosen, and
     the head's logits of the training examples (from the features already computed here)."""
     backbone = model.backbone
-    with torch.no_grad():
-        blocks = [backbone(backbone.preprocess(train.inputs[i:i + FEATURE_BATCH])).numpy()
-                  for i in range(0, len(train.inputs), FEATURE_BATCH)]
-    x = scipy.sparse.vstack([scipy.sparse.csr_matrix(b) for b in blocks]).tocsr() if backbone.sparse \
-        else np.concatenate(blocks)
+    x = classical_matrix(backbone, train.inputs)
     estimator, targets, tune = task.baseline(train.labels, seed)
     if tune is not None:
         grid, cv = tune
@@ -60,6 +56,16 @@ def fit_classical_head(model, train: Examples, task: Task, seed: int) -> tuple[s
             else "standardised 16x16 grey pixels")
     return (f"baseline: {what} of {len(train)} examples, then {type(fitted).__name__}"
             f"{', ' + chosen if chosen else ''}; its coefficients are the head"), logits
+
+
+def classical_matrix(backbone, inputs: list):
+    """Classical features of the inputs as one matrix, computed FEATURE_BATCH at a time: scipy sparse rows for
+    TF-IDF (mostly zeros), a dense array for pixels."""
+    with torch.no_grad():
+        blocks = [backbone(backbone.preprocess(inputs[i:i + FEATURE_BATCH])).numpy()
+                  for i in range(0, len(inputs), FEATURE_BATCH)]
+    return scipy.sparse.vstack([scipy.sparse.csr_matrix(b) for b in blocks]).tocsr() if backbone.sparse \
+        else np.concatenate(blocks)
 
 
 def word_floor(train: Examples, test: Examples, task: Task) -> list:

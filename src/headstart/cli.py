@@ -433,8 +433,9 @@ def advise(
     table = Table(title=f"{backbone} on {train}", show_header=False)
     table.add_row("labels per class", f"min {per_class['min']} ('{per_class['smallest_class']}'), median "
                   f"{per_class['median']:g} -> {advice.size} (small below {t['small_below_labels_per_class']})")
+    classical = f"classical features {m['probe_classical']:.3f}, " if "probe_classical" in m else ""
     table.add_row(f"linear probe ({m['probe_score']})", f"pretrained {m['probe_pretrained']:.3f}, random weights "
-                  f"{m['probe_random']:.3f}, a constant guess {m['chance']:.3f} ({m['probe_folds']}-fold, "
+                  f"{m['probe_random']:.3f}, {classical}a constant guess {m['chance']:.3f} ({m['probe_folds']}-fold, "
                   f"{m['probe_examples']} examples)")
     if "proxy_a_distance" in m:
         table.add_row("domain distance", f"proxy A-distance {m['proxy_a_distance']:.3f} (domain classifier error "

@@ -18,6 +18,8 @@ import numpy as np
 import torch
 
 from .. import __version__, backbones
+from ..backbones.classical import classical_features
+from ..baselines import baseline_refusal, classical_matrix
 from ..config import BackboneSpec, RunSpec
 from ..data import Examples, load_examples
 from ..data.splits import check_classes, stratified_subset
@@ -27,7 +29,7 @@ from ..precision import resolve_precision
 from ..runs import claim_out, staged_run_dir, write_json
 from ..train import embed
 from ._measure import PROBE_DIMS, probe_accuracy, probe_r2, proxy_a_distance
-from ._rule import NO_BETTER_THAN_RANDOM_AT, SIMILAR_AT, SMALL_BELOW, probe_similarity, recommend
+from ._rule import CLASSICAL_AHEAD, NO_BETTER_THAN_RANDOM_AT, SIMILAR_AT, SMALL_BELOW, probe_similarity, recommend
 
 __all__ = ["Advice", "advise", "advise_examples", "text_pairs", "ADVICE_FILE"]
 
@@ -111,6 +113,9 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
     measurements["probe_pretrained"], measurements["probe_folds"] = probe(features)
     random_features = embed(_random_twin(spec, seed), sample.inputs, 64, precision, show_progress)
     measurements["probe_random"] = probe(random_features)[0]
+    if baseline_refusal(task) is None:  # the same probe on the classical baseline's features (fitted on the sample)
+        measurements["probe_classical"] = probe(torch.from_numpy(_dense(classical_matrix(
+            classical_features(sample), sample.inputs))))[0]
     # What a constant guess scores: the commonest class's share (accuracy), or 0 (R² of the mean).
     measurements["chance"] = max(counts.values()) / sum(counts.values()) if classes is not None else 0.0
     measurements["probe_similarity"] = probe_similarity(measurements["probe_pretrained"], measurements["probe_random"])
@@ -128,7 +133,8 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
     n_groups = len(pretrained.layer_groups())
     decision = recommend(labels_per_class=float(np.median(list(counts.values()))), similarity=similarity,
                          probe_pretrained=measurements["probe_pretrained"], probe_random=measurements["probe_random"],
-                         n_groups=n_groups, method=method, text_pairs=text_pairs(examples.modality, task))
+                         n_groups=n_groups, method=method, text_pairs=text_pairs(examples.modality, task),
+                         probe_classical=measurements.get("probe_classical"))
     smallest = min(counts, key=counts.get)
     return Advice(
         train=examples.source, backbone=spec.name, source=None if source is None else source.source,
@@ -140,6 +146,7 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
         strategy=decision.strategy, alternatives=decision.alternatives, reason=decision.reason, n_groups=n_groups,
         measurements={k: round(v, 4) if isinstance(v, float) else v for k, v in measurements.items()},
         thresholds={"small_below_labels_per_class": SMALL_BELOW, "similar_at": SIMILAR_AT[method],
+                    "classical_ahead_by": CLASSICAL_AHEAD,
                     "no_better_than_random_at": NO_BETTER_THAN_RANDOM_AT,
                     "probe_dims": PROBE_DIMS, "probe_examples_max": PROBE_EXAMPLES,
                     "domain_examples_max": DOMAIN_EXAMPLES},
@@ -149,6 +156,10 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
 def text_pairs(modality: str, task) -> bool:
     """Whether the examples are texts with one class each: what setfit, the few-shot text rule, pairs."""
     return modality == "text" and task.pair_classes(np.empty(0, dtype=np.int64)) is not None
+
+
+def _dense(matrix) -> np.ndarray:
+    return matrix.toarray() if hasattr(matrix, "toarray") else matrix
 
 
 def _random_twin(spec: BackboneSpec, seed: int):

@@ -113,7 +113,7 @@ def race_candidates(advice_strategy: str, alternatives: list[str], task: TaskDat
     pixels and a logistic regression), so it is raced beside the others without taking a place or adding a rung,
     and wins when it is best on validation (as any challenger, significantly so to displace the advice)."""
     chosen = candidates_for(advice_strategy, alternatives)
-    return chosen + ([BASELINE_NAME] if baseline_refusal(task.task) is None else [])
+    return chosen + ([BASELINE_NAME] if baseline_refusal(task.task) is None and BASELINE_NAME not in chosen else [])
 
 
 def _trains(name: str) -> str:
@@ -268,11 +268,18 @@ def describe_auto(spec: RunSpec) -> str:
     lines = [f"strategy auto (budget {spec.strategy.budget or DEFAULT_BUDGET}): measure how far the frozen "
              f"{spec.backbone.name} features beat random ones on the {len(task.train)} training examples "
              f"({per_class:g} per class, median: {'small' if per_class < SMALL_BELOW else 'large'}), then race:"]
-    for similar, words in ((True, "if similar"), (False, "if different")):
-        decision = recommend(labels_per_class=per_class, similarity=1.0 if similar else 0.0, probe_pretrained=0.9,
+    cases = [(1.0, None, "if similar"), (0.0, None, "if different")]
+    if baseline_refusal(task.task) is None:
+        cases.append((0.0, 1.0, "if the classical features separate the classes better (TF-IDF or pixels)"))
+    said = []
+    for similarity, classical, words in cases:
+        decision = recommend(labels_per_class=per_class, similarity=similarity, probe_pretrained=0.9,
                              probe_random=0.5, n_groups=n_groups, method="probe-vs-random",
-                             text_pairs=text_pairs(task.modality, task.task))
-        lines.append(f"  {words}: {', '.join(race_candidates(decision.strategy, decision.alternatives, task))}")
+                             text_pairs=text_pairs(task.modality, task.task), probe_classical=classical)
+        raced = ", ".join(race_candidates(decision.strategy, decision.alternatives, task))
+        if classical is None or raced not in said:  # the classical case changes nothing for large data or texts
+            lines.append(f"  {words}: {raced}")
+            said.append(raced)
     lines.append(f"  successive halving on the {len(task.val)} validation examples: every candidate trains the first "
                  f"third of its plan, the best by validation accuracy trains on to the end (no refit); the advised "
                  f"strategy (the first) keeps the lead unless another beats it significantly "
