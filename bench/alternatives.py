@@ -31,7 +31,8 @@ task, at 16 per class and at full size, and its CPU seconds at most the Trainer'
     python bench/alternatives.py [--shots 16 | --shots 0 --size 2000] [--tasks ...] [--seeds 0 1 2 3 4]
                                  [--methods auto tfidf-lr frozen-lr trainer setfit fit:setfit] [--name NAME]
                                  [--threads 1]
-    python bench/alternatives.py --merge results/A.json results/B.json --name NAME   # one table of both
+    python bench/alternatives.py --merge results/A.json results/B.json --name NAME   # one table of both (a
+        # later file's methods join or replace an earlier one's on the same task and seed)
 """
 
 from __future__ import annotations
@@ -294,9 +295,14 @@ def main() -> None:
         import json
 
         parts = [json.loads(path.read_text()) for path in args.merge]
-        rows = sorted((row for part in parts for row in part["rows"]), key=lambda r: r["seed"])
-        for key in ("methods", "shots", "size", "test"):
+        # One row per task and seed: a later file's methods join (or replace) an earlier one's on the same split
+        merged: dict[tuple, dict] = {}
+        for row in (row for part in parts for row in part["rows"]):
+            merged.setdefault((row["task"], row["seed"]), {}).update(row)
+        rows = sorted(merged.values(), key=lambda r: r["seed"])
+        for key in ("shots", "size", "test"):
             setattr(args, key, parts[0]["args"][key])
+        args.methods = list(dict.fromkeys(m for part in parts for m in part["args"]["methods"]))
         args.seeds = sorted({r["seed"] for r in rows})
         args.merge = [str(path) for path in args.merge]
         report(rows, args, name, parts[0]["machine"], merged=args.merge)
