@@ -56,7 +56,7 @@ def test_baseline_run_is_sklearns_model_served_and_reloaded_exactly(review_csvs,
     metrics = json.loads((folder / "metrics.json").read_text())
     assert api.evaluate(folder, str(test), show_progress=False)["accuracy"] == metrics["accuracy"]
     notes = " ".join(yaml.safe_load((folder / "config.yaml").read_text())["notes"])
-    assert "TF-IDF of words and word pairs" in notes and "C = " in notes and "refit on the 108 training and 12" in notes
+    assert "TF-IDF of words and word pairs" in notes and "C = " in notes and "(the 108 training and 12 validation examples" in notes
     # ONNX cannot hold scikit-learn's tokenisation: one line, nothing written
     code, output = run_cli("export", folder, "--out", tmp_path / "model.onnx")
     assert "--strategy baseline run" in one_error(code, output) and not (tmp_path / "model.onnx").exists()

@@ -107,15 +107,14 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
     sample = stratified_subset(examples, PROBE_EXAMPLES, seed)
     features = embed(pretrained, sample.inputs, 64, precision, show_progress)
     classes = task.probe_classes(sample.labels)  # None: the probe is a regression on the task's evidence
-    probe = lambda f: (probe_accuracy(f.numpy(), classes, seed) if classes is not None  # noqa: E731
-                       else probe_r2(f.numpy(), task.evidence(sample.labels), seed))
+    probe = lambda x: (probe_accuracy(x, classes, seed) if classes is not None  # noqa: E731
+                       else probe_r2(x, task.evidence(sample.labels), seed))
     measurements = {"probe_examples": len(sample), "probe_score": "accuracy" if classes is not None else "R²"}
-    measurements["probe_pretrained"], measurements["probe_folds"] = probe(features)
+    measurements["probe_pretrained"], measurements["probe_folds"] = probe(features.numpy())
     random_features = embed(_random_twin(spec, seed), sample.inputs, 64, precision, show_progress)
-    measurements["probe_random"] = probe(random_features)[0]
+    measurements["probe_random"] = probe(random_features.numpy())[0]
     if baseline_refusal(task) is None:  # the same probe on the classical baseline's features (fitted on the sample)
-        measurements["probe_classical"] = probe(torch.from_numpy(_dense(classical_matrix(
-            classical_features(sample), sample.inputs))))[0]
+        measurements["probe_classical"] = probe(classical_matrix(classical_features(sample), sample.inputs))[0]
     # What a constant guess scores: the commonest class's share (accuracy), or 0 (R² of the mean).
     measurements["chance"] = max(counts.values()) / sum(counts.values()) if classes is not None else 0.0
     measurements["probe_similarity"] = probe_similarity(measurements["probe_pretrained"], measurements["probe_random"])
@@ -156,10 +155,6 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
 def text_pairs(modality: str, task) -> bool:
     """Whether the examples are texts with one class each: what setfit, the few-shot text rule, pairs."""
     return modality == "text" and task.pair_classes(np.empty(0, dtype=np.int64)) is not None
-
-
-def _dense(matrix) -> np.ndarray:
-    return matrix.toarray() if hasattr(matrix, "toarray") else matrix
 
 
 def _random_twin(spec: BackboneSpec, seed: int):

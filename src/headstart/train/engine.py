@@ -245,8 +245,8 @@ def _classical_phase(state: State, fire, phase: Phase, number: int, spec: TrainS
     held_out = state.val_logits()
     everything = data.train.joined(data.val)
     note, train_logits = fit_classical_head(model, everything, data.task, spec.seed + number)
-    data.notes.append(f"{note}, refit on the {len(data.train)} training and {len(data.val)} validation examples "
-                      "after the same fit on the training examples alone was scored on validation")
+    data.notes.append(f"{note} (the {len(data.train)} training and {len(data.val)} validation examples: the same fit "
+                      "on the training examples alone was scored on validation first)")
     state.val_logits = lambda: held_out
     state.train_loss = float(data.task.loss(train_logits, torch.from_numpy(data.targets(everything))))
     fire("on_epoch_end")
