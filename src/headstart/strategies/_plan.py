@@ -52,7 +52,8 @@ class Phase:
             return (f"{self.name}: no backbone; TF-IDF of words and word pairs (texts) or standardised 16x16 grey "
                     "pixels (images), fitted on the training examples, then the task's scikit-learn estimator "
                     "(logistic regression with C chosen by 3-fold cross-validation, ridge regression, one logistic "
-                    "regression per tag) copied into the head (--backbone, --epochs and --lr do not apply)")
+                    "regression per tag) copied into the head, scored on validation, then refit with the validation "
+                    "examples folded back (--backbone, --epochs and --lr do not apply)")
         if self.solver == "lbfgs":
             grid = f" (C from {min(self.c_grid):g} to {max(self.c_grid):g})" if self.c_grid else ""
             return (f"{self.name}: head only, fitted to convergence by L-BFGS, its L2 strength chosen{grid} by "
