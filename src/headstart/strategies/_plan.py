@@ -25,7 +25,6 @@ class Phase:
     # the epoch loop.
     solver: Literal["adamw", "lbfgs", "classical"] = "adamw"
     folds: int = 5                 # lbfgs: cross-validation folds over the training + validation examples
-    c_grid: Optional[tuple] = None  # lbfgs: the L2 strengths C tried (None: convex.C_GRID, 0.001 .. 1,000)
     # Regularised fine-tuning (each 0 / "all" / "at-once" when off):
     lr_decay: float = 1.0          # each group learns at lr_decay x the rate of the group above it (ULMFiT, LLRD)
     l2sp: float = 0.0              # pull of the pretrained weights back to their start (L2-SP), see events.L2SP
@@ -38,8 +37,6 @@ class Phase:
     objective: Literal["task", "pairs"] = "task"
 
     def __post_init__(self):
-        if self.c_grid is not None:  # a list when read back from a run's config.yaml
-            object.__setattr__(self, "c_grid", tuple(float(c) for c in self.c_grid))
         if self.solver != "adamw" and self.train_from is not None:
             raise ValueError(f"a {self.solver} phase fits the head on frozen features: train_from must be None")
         if self.objective == "pairs" and self.solver != "adamw":
@@ -55,8 +52,7 @@ class Phase:
                     "regression per tag) copied into the head, scored on validation, then refit with the validation "
                     "examples folded back (--backbone, --epochs and --lr do not apply)")
         if self.solver == "lbfgs":
-            grid = f" (C from {min(self.c_grid):g} to {max(self.c_grid):g})" if self.c_grid else ""
-            return (f"{self.name}: head only, fitted to convergence by L-BFGS, its L2 strength chosen{grid} by "
+            return (f"{self.name}: head only, fitted to convergence by L-BFGS, its L2 strength chosen by "
                     f"{self.folds}-fold cross-validation on the training + validation examples, then refit on all "
                     "of them (backbone frozen, features cached; --epochs and --lr do not apply)")
         if self.train_from is None or self.train_from >= n_groups:
@@ -100,8 +96,7 @@ class Plan:
         return "\n".join(lines + ["  " + p.describe(n_groups) for p in self.phases])
 
     def to_dict(self) -> dict:
-        return {"strategy": self.strategy, "init": self.init,  # lists, not tuples: config.yaml is safe YAML
-                "phases": [{**asdict(p), "c_grid": list(p.c_grid) if p.c_grid else None} for p in self.phases]}
+        return {"strategy": self.strategy, "init": self.init, "phases": [asdict(p) for p in self.phases]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "Plan":

@@ -36,18 +36,18 @@ class ConvexFit:
 
 
 def fit_head(head: torch.nn.Linear, task, x_train: torch.Tensor, y_train: np.ndarray, x_val: torch.Tensor,
-             y_val: np.ndarray, folds: int = 5, seed: int = 0, grid: tuple = C_GRID) -> ConvexFit:
-    """Choose C from `grid` by cross-validation on training + validation rows, refit on all of them, and write the
-    weights into `head` (in place)."""
+             y_val: np.ndarray, folds: int = 5, seed: int = 0) -> ConvexFit:
+    """Choose C by cross-validation on training + validation rows, refit on all of them, and write the weights
+    into `head` (in place)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # thousands of small steps: threads cost more than they give (measured 8x on 2 cores)
     try:
-        return _fit_head(head, task, x_train, y_train, x_val, y_val, folds, seed, tuple(sorted(grid)))
+        return _fit_head(head, task, x_train, y_train, x_val, y_val, folds, seed)
     finally:
         torch.set_num_threads(threads)
 
 
-def _fit_head(head, task, x_train, y_train, x_val, y_val, folds, seed, grid) -> ConvexFit:
+def _fit_head(head, task, x_train, y_train, x_val, y_val, folds, seed) -> ConvexFit:
     x = torch.cat([x_train, x_val]).double()
     y = np.concatenate([y_train, y_val])
     mean, spread = x.mean(0), x.std(0).clamp_min(1e-8)
@@ -55,7 +55,7 @@ def _fit_head(head, task, x_train, y_train, x_val, y_val, folds, seed, grid) -> 
     splits = _splits(y, folds, seed)
     previous = [None] * len(splits)  # each fold's solution at the last C: the next C starts from it
     best = None
-    for C in grid:
+    for C in C_GRID:
         out_of_fold = torch.empty(len(y), head.out_features)
         for fold, (fit_rows, held_out) in enumerate(splits):
             previous[fold] = _solve(task, z[fit_rows], y[fit_rows], C, previous[fold], head.out_features)

@@ -33,7 +33,7 @@ from ..strategies import Phase, Plan, check_fits
 from ..tasks import rows_of
 from .cache import embed
 from . import lora
-from .convex import C_GRID, fit_head
+from .convex import fit_head
 from .events import Callback, State, default_callbacks
 from .history import History
 from .pairs import check_pairs, pair_inputs
@@ -221,7 +221,7 @@ def _convex_phase(state: State, fire, phase: Phase, number: int, spec: TrainSpec
     fire("on_phase_start")
     state.epoch_started = time.perf_counter()
     fitted = fit_head(model.head, data.task, features["train"], data.targets(data.train), features["val"],
-                      state.targets_val, phase.folds, spec.seed + number, phase.c_grid or C_GRID)
+                      state.targets_val, phase.folds, spec.seed + number)
     state.train_loss, state.val_logits = fitted.loss, lambda: fitted.val_logits
     data.notes.append(f"{phase.name}: head fitted by L-BFGS with L2 strength C = {fitted.C:g}, chosen by "
                       f"{fitted.folds}-fold cross-validation on the {len(data.train)} training and {len(data.val)} "
