@@ -43,11 +43,13 @@ def _separation(model: TransferModel, examples, targets) -> float:
 def test_setfit_pulls_the_classes_apart_then_fits_a_plain_head(monkeypatch):
     monkeypatch.setattr(pairs, "MAX_PAIRS", 320)  # 20 steps of 16 pairs (at lr 1e-4) move the classes apart
     data = load_task(DataSpec(train="builtin:rotten-tomatoes", train_size=40), seed=0)
+    # --batch-size counts examples a step: 32 is 16 pairs (SetFit's batch), split evenly between processes
+    assert pairs.pairs_per_batch(32) == 16 and pairs.pairs_per_batch(1) == 1 and pairs.pairs_per_batch(36, 4) == 16
     torch.manual_seed(0)
     model = TransferModel(backbones.load(BackboneSpec(name="minilm-l6", max_length=32)), data.task)
     targets = data.targets(data.train)
     before = _separation(model, data.train, targets)
-    history = run(model, data, strategies.plan("setfit", lr=1e-4), TrainSpec(batch_size=16), "fp32", show_progress=False)
+    history = run(model, data, strategies.plan("setfit", lr=1e-4), TrainSpec(batch_size=32), "fp32", show_progress=False)
     after = _separation(model, data.train, targets)
     assert after > before + 0.05, (before, after)
     assert [r.phase for r in history.records] == ["pairs", "pairs", "head"]
