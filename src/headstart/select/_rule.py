@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Decision", "recommend", "PROBE", "FEW_SHOT_TEXT", "BASELINE", "CLASSICAL_AHEAD", "SMALL_BELOW", "SIMILAR_AT",
+from ..baselines import BASELINE_NAME
+
+__all__ = ["Decision", "recommend", "PROBE", "FEW_SHOT_TEXT", "CLASSICAL_AHEAD", "SMALL_BELOW", "SIMILAR_AT",
            "early_freeze", "probe_similarity"]
 
 # The head-only strategy the advice and auto use: the head fitted to convergence with its L2 strength
@@ -35,7 +37,6 @@ FEW_SHOT_TEXT = "setfit"
 # fashion-mnist. On the four text tasks the TF-IDF probe (its terms projected by truncated SVD) led MiniLM's on 3 of
 # 12 runs, all debates, once by more than CLASSICAL_AHEAD (+0.06); texts with one class each get setfit first anyway
 # (pairs training moved MiniLM past TF-IDF on e-mails where its frozen features were behind).
-BASELINE = "baseline"
 CLASSICAL_AHEAD = 0.05
 
 # Small: a median class with fewer than 100 labelled examples. That is the few-shot / low-data regime
@@ -100,7 +101,7 @@ def recommend(*, labels_per_class: float, similarity: float, probe_pretrained: f
                "its features: with few labels, pairs multiply what the body learns from, where training every weight "
                "on the task's loss overfits a handful of texts")
     elif small and classical_ahead:
-        strategy, others = BASELINE, [PROBE, "lp-ft"]
+        strategy, others = BASELINE_NAME, [PROBE, "lp-ft"]
         why = (f"fit the classical baseline (TF-IDF or pixels + a tuned linear model): its features separate the classes "
                f"better than the pretrained ones by the same probe ({probe_classical:.2f} against "
                f"{probe_pretrained:.2f}), so the backbone gives no head start here, and its strategies have to beat it")

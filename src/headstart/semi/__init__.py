@@ -161,12 +161,12 @@ def _self_train(spec: RunSpec, options: SelfTrainSpec, out: Path, overwrite: boo
                 break
             # 4. A fresh student from the same pretrained backbone learns from labelled + pseudo-labelled data.
             pseudo = _pseudo_examples(pool, chosen, labels)
-            student_train = _join(data.train, pseudo)
+            student_train = data.train.joined(pseudo)
             dropout = 0.0
             if options.noise:
                 dropout = NOISE_DROPOUT
                 if data.modality == "image":
-                    student_train = _join(student_train, _augmented(student_train, spec.train.seed + number))
+                    student_train = student_train.joined(_augmented(student_train, spec.train.seed + number))
             student_data = replace(data, train=student_train)
             student = _student(pristine, student_data, plan, spec, dropout, show_progress,
                                checkpoints.child(f"round-{number}"))
@@ -344,8 +344,6 @@ def _augmented(examples: Examples, seed: int) -> Examples:
                     examples.source)
 
 
-def _join(a: Examples, b: Examples) -> Examples:
-    return Examples(a.inputs + b.inputs, a.ids + b.ids, a.modality, a.labels + b.labels, a.source)
 
 
 def _save(out, overwrite, spec, options, plan, data, notes, best: _Round, metrics, summary) -> None:
