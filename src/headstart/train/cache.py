@@ -71,10 +71,12 @@ def _compute(backbone: Backbone, inputs: list, counts: np.ndarray, batch_size: i
 
 
 def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str = "fp32",
-          show_progress: bool = True, fingerprint: str | None = None, cut: Cut | None = None) -> torch.Tensor:
+          show_progress: bool = True, fingerprint: str | None = None, cut: Cut | None = None,
+          counts: np.ndarray | None = None) -> torch.Tensor:
     """Features [rows, dim] of inputs through the frozen backbone (a row per input, or per word of a list of
     words: tasks.rows_of), computing only what no cache has. With `cut`, the activations where the backbone's
-    frozen prefix ends instead ([rows, cut.width], cut.rows(inputs) rows an input), keyed by the prefix alone."""
+    frozen prefix ends instead ([rows, cut.width], cut.rows(inputs) rows an input), keyed by the prefix alone.
+    `counts`: each input's rows, where the caller has them already (a text's count means tokenising it)."""
     fingerprint = cut.fingerprint() if cut is not None else fingerprint or backbone.fingerprint()
     width = cut.width if cut is not None else backbone.dim
     blocks = _memory.setdefault((fingerprint, precision), [])
@@ -83,7 +85,8 @@ def embed(backbone: Backbone, inputs: list, batch_size: int = 64, precision: str
     missing = np.flatnonzero(found[0] < 0)
     if not len(missing):
         return _gather(blocks, *found, width)
-    counts = cut.rows(inputs) if cut is not None else np.array([rows_of(x) for x in inputs], dtype=np.int64)
+    if counts is None:
+        counts = cut.rows(inputs) if cut is not None else np.array([rows_of(x) for x in inputs], dtype=np.int64)
     list_key = hashlib.sha256(f"{fingerprint}|{precision}|".encode() + keys.tobytes()).hexdigest()
     path = cache_dir() / f"{list_key}.safetensors"
     features = _read(path, int(counts.sum()))

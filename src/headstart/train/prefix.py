@@ -101,7 +101,7 @@ def prefix_inputs(model: TransferModel, data: TaskData, batch_size: int, precisi
                 "available memory, or $HEADSTART_PREFIX_MAX): a larger K, a smaller --image-size or fewer examples "
                 "would fit")
     with PartialState().main_process_first():  # the others then read what it put in the disk cache
-        cached = {name: embed(backbone, ex.inputs, eval_batch, precision, show_progress, cut=cut)
+        cached = {name: embed(backbone, ex.inputs, eval_batch, precision, show_progress, cut=cut, counts=counts[name])
                   for name, ex in (("train", data.train), ("val", data.val))}
     net = _Suffix(model, cut)
     train = _CutRows(cached["train"], counts["train"], data.targets(data.train))
