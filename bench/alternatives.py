@@ -20,7 +20,8 @@ cache, and its CPU seconds (this process, all threads) and wall seconds are reco
 - `setfit` (d): the `setfit` package (`pip install setfit`; skipped when absent), offline on the local MiniLM
   folder, batch 16, 1 epoch, 20 iterations (its paper's defaults), 128 tokens, its logistic-regression head;
   accuracy computed here. Texts at --shots > 0 only.
-- `fit:NAME`: `headstart.fit(strategy=NAME)` with the same options as auto, to explore a strategy.
+- `fit:NAME`: `headstart.fit(strategy=NAME)` with the same options as auto, to explore a strategy;
+  `fit:NAME@epochs=3,lr=5e-4` passes fit's options too (numbers as numbers).
 
 Summary per task: mean test accuracy over seeds per method, the best reference (a)-(d) by mean, auto minus it
 per seed (mean, 95% t-interval, paired t-test p), and the mean CPU seconds of auto and of the Trainer.
@@ -206,14 +207,28 @@ def setfit(train, test, seed: int, args) -> list | None:
     return [str(label) for label in model.predict(list(test.inputs), batch_size=64)]
 
 
-def headstart_fit(strategy: str):
+def _options(text: str) -> dict:
+    """'epochs=3,lr=5e-4' -> {'epochs': 3, 'lr': 0.0005}: fit's options after a method's '@'."""
+    def value(v: str):
+        for kind in (int, float):
+            try:
+                return kind(v)
+            except ValueError:
+                pass
+        return v
+    return {k: value(v) for k, _, v in (item.partition("=") for item in text.split(",") if item)}
+
+
+def headstart_fit(method_name: str):
+    strategy, _, extra = method_name.partition("@")
+
     def method(train, test, seed: int, args) -> tuple[float, str]:
         """(test accuracy as fit reports it, the strategy it trained)."""
         with tempfile.TemporaryDirectory() as folder:
             folder = Path(folder)
             train_path, test_path = write_labelled(folder, "train", train), write_labelled(folder, "test", test)
             run = headstart.fit(train_path, test_path, strategy=strategy, seed=seed, out=folder / "run",
-                                show_progress=False, **OPTIONS[train.modality])
+                                show_progress=False, **{**OPTIONS[train.modality], **_options(extra)})
             return run.metrics["accuracy"], run.plan.strategy
     return method
 
