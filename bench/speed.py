@@ -50,11 +50,12 @@ validates before training and copies and restores the best weights). Test accura
 held-out reviews (each predicting at its own precision, untimed). Target: headstart / bare fp32 >= 1.5x at equal
 test accuracy (within two standard errors).
 
-layout (channels-last for images; a measurement to decide a default, no target). Bare loops over timm's
-EfficientNet-Lite0 at --layout-sizes (128 224) at --precision (bf16 autocast), the model and the input contiguous or
-torch.channels_last: embedding (eval, no_grad, batches of 64 over --layout-images digits) and training steps
-(train mode, AdamW, a linear head, --layout-steps steps of batch 32); one untimed warm-up batch per side first.
-Figure: images/s channels-last / contiguous.
+layout (channels-last for images; a measurement that decided a default, no target). Bare loops over timm's
+EfficientNet-Lite0 at --layout-sizes (128 224) at --precision (bf16 autocast), the model and the input contiguous,
+both torch.channels_last, or only the input channels-last (input-only, headstart's default since: the weights stay
+contiguous): embedding (eval, no_grad, batches of 64 over --layout-images digits) and training steps (train mode,
+AdamW, a linear head, --layout-steps steps of batch 32); one untimed warm-up batch per side first.
+Figure: images/s of each layout / contiguous.
 
 Results go to bench/results/speed.json, rewritten after each part so that a run cut short keeps its rows.
 --quick shrinks every part to a smoke run of a few minutes (64 / 16 / 32 examples for prefix, 128 texts, 64 / 16 /
@@ -98,6 +99,7 @@ from headstart.train.progress import silenced  # noqa: E402
 from headstart.train.cache import clear_memory_cache, embed  # noqa: E402
 
 PARTS = ("prefix", "embed", "finetune", "layout")
+LAYOUTS = ("contiguous", "channels_last", "input-only")  # the first is the baseline
 TEXT, IMAGE = "minilm-l6", "efficientnet-lite0"
 REVIEWS = "builtin:rotten-tomatoes"
 
@@ -472,9 +474,11 @@ def finetune_part(args, precision: str, summary: list) -> dict:
 def layout_run(base: torch.nn.Module, dim: int, pixels: torch.Tensor, y: torch.Tensor, layout: str, args,
                precision: str) -> dict:
     """Embedding then training throughput of a fresh copy of the model in one memory layout."""
+    # channels_last: model and input; input-only: the weights stay contiguous (what safetensors saves), the batch is
+    # channels-last, and the convolutions follow the input's layout.
     fmt = torch.channels_last if layout == "channels_last" else torch.contiguous_format
     model = copy.deepcopy(base).to(memory_format=fmt).eval()
-    x = pixels.contiguous(memory_format=fmt)
+    x = pixels.contiguous(memory_format=torch.contiguous_format if layout == "contiguous" else torch.channels_last)
     with torch.no_grad():
         with autocast(precision):
             model(x[:64])  # warm-up, untimed
@@ -518,28 +522,32 @@ def layout_part(args, precision: str, summary: list) -> dict:
         backbone = backbones.load(BackboneSpec(name=IMAGE, image_size=size))
         pixels = backbone.preprocess(images)["pixels"]
         y = torch.tensor(labels)
-        runs = {"contiguous": [], "channels_last": []}
+        runs = {layout: [] for layout in LAYOUTS}
         for order in rotations(list(runs), args.repeats):
             for layout in order:
                 runs[layout].append(layout_run(backbone.model, backbone.dim, pixels, y, layout, args, precision))
-        agree = float((runs["contiguous"][0]["features"] - runs["channels_last"][0]["features"]).abs().max())
+        agree = max(float((runs["contiguous"][0]["features"] - runs[layout][0]["features"]).abs().max())
+                    for layout in LAYOUTS[1:])
         for rs in runs.values():
             for r in rs:
                 r.pop("features")
         rate = {layout: {kind: rs[0][f"n_{'embedded' if kind == 'embed' else 'trained'}"]
                          / median(r[kind]["wall"] for r in rs) for kind in ("embed", "train")}
                 for layout, rs in runs.items()}
-        ratio = {kind: rate["channels_last"][kind] / rate["contiguous"][kind] for kind in ("embed", "train")}
+        ratio = {layout: {kind: rate[layout][kind] / rate["contiguous"][kind] for kind in ("embed", "train")}
+                 for layout in LAYOUTS[1:]}
         out[str(size)] = {"runs": runs, "images_per_second": rate, "ratio": ratio, "max_abs_feature_difference": agree}
         for layout, rs in runs.items():
             rows.append([size, layout, f"{rate[layout]['embed']:.1f}", f"{rate[layout]['train']:.1f}",
                          f"{median(r['embed']['cpu'] + r['train']['cpu'] for r in rs):.1f}",
                          f"{max(max(r['embed']['others'], r['train']['others']) for r in rs):.0%}"])
-        rows.append([size, "channels_last / contiguous", f"{ratio['embed']:.3f}", f"{ratio['train']:.3f}", "", ""])
-        for kind, what in (("embed", "embedding"), ("train", "training")):
-            summary.append([f"channels-last {what} images/s, Lite0 {size} px", f"{rate['channels_last'][kind]:.1f}",
-                            f"{rate['contiguous'][kind]:.1f} (contiguous)", f"{ratio[kind]:.3f}",
-                            "none (decides a default)", "-"])
+        for layout in LAYOUTS[1:]:
+            rows.append([size, f"{layout} / contiguous", f"{ratio[layout]['embed']:.3f}",
+                         f"{ratio[layout]['train']:.3f}", "", ""])
+            for kind, what in (("embed", "embedding"), ("train", "training")):
+                summary.append([f"{layout} {what} images/s, Lite0 {size} px", f"{rate[layout][kind]:.1f}",
+                                f"{rate['contiguous'][kind]:.1f} (contiguous)", f"{ratio[layout][kind]:.3f}",
+                                "none (decides a default)", "-"])
     print_table(f"EfficientNet-Lite0 memory layout, {precision}, embed {args.layout_images} images in 64s, train "
                 f"{args.layout_steps} steps of {args.batch_size}, median of {args.repeats}",
                 ["size", "layout", "embed images/s", "train images/s", "CPU s", "CPU used by others (max)"], rows)

@@ -72,7 +72,7 @@ class TimmBackbone(Backbone):
                    mean or cfg.get("mean", (0.485, 0.456, 0.406)), std or cfg.get("std", (0.229, 0.224, 0.225)))
 
     def forward(self, batch):
-        return self.model(batch["pixels"])
+        return self.model(channels_last(batch["pixels"]))
 
     def layer_groups(self):
         return self._groups
@@ -122,6 +122,12 @@ class TimmBackbone(Backbone):
                 "mean": self.mean.flatten().tolist(), "std": self.std.flatten().tolist()}
 
 
+def channels_last(pixels: torch.Tensor) -> torch.Tensor:
+    """The batch in channels-last layout, which the convolutions then follow (oneDNN's faster path on this CPU);
+    the weights stay contiguous, as safetensors saves them. Same numbers, up to float rounding."""
+    return pixels.contiguous(memory_format=torch.channels_last)
+
+
 class _ImageCut(Cut):
     """A timm model split between stages: one row per image, its feature map at the cut flattened."""
 
@@ -140,10 +146,10 @@ class _ImageCut(Cut):
         return x
 
     def forward(self, batch):
-        return self._run(self._prefix, batch["pixels"]).flatten(1)
+        return self._run(self._prefix, channels_last(batch["pixels"])).flatten(1)
 
     def suffix(self, rows, counts):
-        return self.backbone.model.forward_head(self._run(self._rest, rows.view(-1, *self.shape)))
+        return self.backbone.model.forward_head(self._run(self._rest, channels_last(rows.view(-1, *self.shape))))
 
 
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
