@@ -41,3 +41,24 @@ def test_benefits_of_a_clear_transfer():
     # 90% of each fold's scratch final accuracy (0.540, 0.558, 0.522): pretrained after 1 epoch, scratch after 3, 4, 4
     assert gains["slope"]["epochs_to_90pct_of_scratch"] == 1.0
     assert gains["slope"]["scratch_epochs_to_90pct"] == pytest.approx((3 + 4 + 4) / 3)
+
+
+def test_the_bootstrap_of_accuracy_resamples_right_and_wrong_as_recomputing_every_metric_does():
+    import numpy as np
+
+    from headstart.evaluate.noise import score_interval
+    from headstart.tasks.classification import ClassificationTask
+
+    rng = np.random.default_rng(3)
+    truth = [str(c) for c in rng.integers(0, 3, 300)]
+    predicted = [t if rng.random() < 0.7 else "0" for t in truth]
+    task = ClassificationTask(["0", "1", "2"])
+    fast = score_interval(task, truth, predicted, seed=5)
+
+    class Recomputed(ClassificationTask):  # the generic path: every metric on every resample
+        def example_scores(self, truth, predicted):
+            return None
+
+    slow = score_interval(Recomputed(["0", "1", "2"]), truth, predicted, seed=5)
+    assert fast["low"] == pytest.approx(slow["low"]) and fast["high"] == pytest.approx(slow["high"])
+    assert fast["low"] < np.mean([t == p for t, p in zip(truth, predicted)]) < fast["high"]

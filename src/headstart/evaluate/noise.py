@@ -20,10 +20,12 @@ def score_interval(task, truth: list[Any], predicted: list[Any], seed: int = 0, 
                   level: float = 0.95) -> dict:
     """{'metric', 'low', 'high', 'level', 'resamples'}: the bootstrap interval of the task's score on this test set."""
     rng = np.random.default_rng(seed)
+    per_example = task.example_scores(truth, predicted)  # a mean's terms: resampled directly, ~1,000x faster
     scores = []
     for _ in range(resamples):
         pick = rng.integers(0, len(truth), len(truth))
-        scores.append(task.metrics([truth[i] for i in pick], [predicted[i] for i in pick])[task.score_key])
+        scores.append(per_example[pick].mean() if per_example is not None else
+                      task.metrics([truth[i] for i in pick], [predicted[i] for i in pick])[task.score_key])
     scores = np.asarray(scores, dtype=float)
     scores = scores[np.isfinite(scores)]  # a resample can leave a score undefined (R² of one repeated value)
     tail = (1 - level) / 2

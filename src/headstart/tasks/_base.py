@@ -135,6 +135,11 @@ class Task:
         """Test metrics, in the stable shape of metrics.json (with 'task': the kind)."""
         raise NotImplementedError
 
+    def example_scores(self, truth: list[Any], predicted: list[Any]) -> np.ndarray | None:
+        """Where the score is a mean over test examples (accuracy: 1 where right), those per-example values, so that
+        a bootstrap resamples them instead of recomputing every metric (evaluate/noise.py); None otherwise."""
+        return None
+
     @classmethod
     def headline(cls, metrics: dict) -> dict[str, str]:
         """The metrics a terminal table shows first, formatted."""

@@ -89,6 +89,9 @@ class ClassificationTask(Task):
     def metrics(self, truth: list[str], predicted: list[str]) -> dict:
         return {"task": self.kind, **classification_metrics(truth, predicted, self.classes)}
 
+    def example_scores(self, truth: list[str], predicted: list[str]) -> np.ndarray:
+        return np.array([t == p for t, p in zip(truth, predicted)], dtype=float)  # their mean is the accuracy
+
     @classmethod
     def headline(cls, metrics: dict) -> dict[str, str]:
         return {"accuracy": f"{metrics['accuracy']:.4f}", "macro-F1": f"{metrics['macro_f1']:.4f}"}
