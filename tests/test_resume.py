@@ -59,6 +59,13 @@ def same_result(a: Path, b: Path, files=("predictions.csv",)) -> None:
     assert untimed(a / metrics) == untimed(b / metrics)
 
 
+@pytest.fixture(autouse=True)
+def every_epoch(monkeypatch):
+    """A checkpoint after every epoch, so that 'killed after the N-th' names one point (by default quick epochs
+    share one: see the thinning test below)."""
+    monkeypatch.setenv("HEADSTART_CHECKPOINT_INTERVAL", "0")
+
+
 @pytest.fixture()
 def here(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -186,3 +193,29 @@ def test_a_damaged_newest_checkpoint_falls_back_to_the_one_before_and_two_are_ke
     assert latest["nested"] == {"a": [1, 2]}
     (tmp_path / "c" / "000003.safetensors").write_bytes(b"half a file")
     assert checkpoints.latest()["step"] == 2
+
+
+def test_quick_epochs_share_a_checkpoint_and_a_stop_always_writes_its_own(tmp_path, monkeypatch):
+    from headstart import checkpoints as module
+
+    monkeypatch.delenv("HEADSTART_CHECKPOINT_INTERVAL")
+    monkeypatch.setattr(module, "CHECKPOINT_SHARE", 1e-9)  # every write "costs" far more than the time until the next
+    checkpoints = Checkpoints(tmp_path / "c")
+    for step in range(3):
+        checkpoints.save({"step": step, "weights": torch.zeros(100)})
+    assert checkpoints.latest()["step"] == 0  # the first is always written, the next two were not worth it
+    monkeypatch.setattr(module, "_stop_requested", True)
+    with pytest.raises(module.Interrupted):
+        checkpoints.save({"step": 3, "weights": torch.zeros(100)})
+    assert checkpoints.latest()["step"] == 3  # Ctrl-C's stop comes right after a checkpoint, due or not
+    monkeypatch.setattr(module, "_stop_requested", False)
+    monkeypatch.setenv("HEADSTART_CHECKPOINT_INTERVAL", "0")
+    checkpoints.save({"step": 4, "weights": torch.zeros(100)})
+    assert checkpoints.latest()["step"] == 4
+
+
+def test_a_bad_checkpoint_interval_is_refused_before_any_work(here, monkeypatch):
+    monkeypatch.setenv("HEADSTART_CHECKPOINT_INTERVAL", "soon")
+    error = one_error(*run_cli("fit", "builtin:digits", "--train-size", "150", *IMAGES, "--out", "run"))
+    assert "HEADSTART_CHECKPOINT_INTERVAL='soon' is not a number of seconds" in error
+    assert not (here / "run").exists()
