@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import sys
 import tempfile
 import time
@@ -23,6 +24,8 @@ from _common import Stopwatch, check_quiet, machine, print_table, write_results 
 
 import headstart  # noqa: E402
 from headstart import checkpoints  # noqa: E402
+
+os.environ["HEADSTART_CHECKPOINT_INTERVAL"] = "0"  # a checkpoint every epoch, so that "after the K-th" is one point
 
 CASES = [  # name, fit's options, stop after this many checkpoints
     ("digits lp-ft (efficientnet-lite0)", dict(train="builtin:digits", train_size=300, backbone="efficientnet-lite0",
