@@ -141,15 +141,16 @@ class _ImageCut(Cut):
 
     @staticmethod
     def _run(modules: list[nn.Module], x: torch.Tensor) -> torch.Tensor:
+        x = channels_last(x)  # either half, as the whole backbone's forward runs
         for module in modules:
             x = module(x)
         return x
 
     def forward(self, batch):
-        return self._run(self._prefix, channels_last(batch["pixels"])).flatten(1)
+        return self._run(self._prefix, batch["pixels"]).flatten(1)
 
     def suffix(self, rows, counts):
-        return self.backbone.model.forward_head(self._run(self._rest, channels_last(rows.view(-1, *self.shape))))
+        return self.backbone.model.forward_head(self._run(self._rest, rows.view(-1, *self.shape)))
 
 
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
