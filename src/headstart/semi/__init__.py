@@ -344,8 +344,6 @@ def _augmented(examples: Examples, seed: int) -> Examples:
                     examples.source)
 
 
-
-
 def _save(out, overwrite, spec, options, plan, data, notes, best: _Round, metrics, summary) -> None:
     """The run directory of the kept model, as fit writes it, plus rounds.json and the rounds plot."""
     with staged_run_dir(out, overwrite) as stage:
