@@ -31,7 +31,7 @@ task, at 16 per class and at full size, and its CPU seconds at most the Trainer'
 
     python bench/alternatives.py [--shots 16 | --shots 0 --size 2000] [--tasks ...] [--seeds 0 1 2 3 4]
                                  [--methods auto tfidf-lr frozen-lr trainer setfit fit:setfit] [--name NAME]
-                                 [--threads 1]
+                                 [--threads 1] [--resume]   # --resume: skip the rows a cut-short run wrote
     python bench/alternatives.py --merge results/A.json results/B.json --name NAME   # one table of both (a
         # later file's methods join or replace an earlier one's on the same task and seed)
 """
@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _common import Stopwatch, check_quiet, cold_cache, machine, print_table, write_labelled, write_results  # noqa: E402
+from _common import RESULTS, Stopwatch, check_quiet, cold_cache, machine, print_table, write_labelled, write_results  # noqa: E402
 
 import headstart  # noqa: E402
 from headstart.data import load_examples  # noqa: E402
@@ -302,6 +302,8 @@ def main() -> None:
     parser.add_argument("--name", default=None, help="results file name (default alternatives_16 / _full)")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads (two runs side by side on 2 cores: 1 each, so neither oversubscribes)")
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the rows of an earlier, cut-short run of the same --name that hold every method")
     parser.add_argument("--merge", nargs="+", type=Path, default=None,
                         help="summarise the rows of these results files (runs of other seeds) instead of running")
     args = parser.parse_args()
@@ -326,10 +328,13 @@ def main() -> None:
         import torch
 
         torch.set_num_threads(args.threads)
-    facts, rows = machine(), []
+    facts, rows = machine(), resumed(name, args) if args.resume else []
+    done = {(r["task"], r["seed"]) for r in rows}
     loaded = {task: load_examples(f"builtin:{task}") for task in args.tasks}
     for seed in args.seeds:  # seed by seed, so that a run cut short has every task for its first seeds
         for task, examples in loaded.items():
+            if (task, seed) in done:
+                continue
             train, test = split(examples, args.shots, args.size, args.test, seed)
             row = {"task": task, "seed": seed, "n_train": len(train), "n_test": len(test)}
             for method in args.methods:
@@ -341,6 +346,22 @@ def main() -> None:
                 for m in args.methods if row[m]), flush=True)
             write_results(name, {"args": vars(args), "machine": facts, "rows": rows, "partial": True})
     report(rows, args, name, facts)
+
+
+def resumed(name: str, args) -> list[dict]:
+    """The rows of bench/results/NAME.json made with the same split settings that hold every requested method."""
+    import json
+
+    path = RESULTS / f"{name}.json"
+    if not path.exists():
+        return []
+    earlier = json.loads(path.read_text())
+    if any(earlier["args"][key] != getattr(args, key) for key in ("shots", "size", "test")):
+        raise SystemExit(f"--resume: {path} was made with other --shots/--size/--test; choose another --name")
+    rows = [r for r in earlier["rows"] if r["task"] in args.tasks and r["seed"] in args.seeds
+            and all(m in r for m in args.methods)]
+    print(f"resuming {path}: {len(rows)} task-seed rows kept", flush=True)
+    return rows
 
 
 def report(rows: list[dict], args, name: str, facts: dict, merged: list[str] | None = None) -> None:
