@@ -85,6 +85,19 @@ def test_fit_killed_in_its_second_phase_resumes_to_the_uninterrupted_run(here):
     assert not resume_folder(here / "run").exists()  # the checkpoints go once the run is in place
 
 
+def test_a_linear_probe_checkpoints_its_head_alone_and_resumes_to_the_uninterrupted_run(here):
+    # The frozen backbone is what a resumed run loads again: its checkpoint (and best epoch) is the head's few KB.
+    args = ("fit", "builtin:digits", "--train-size", "150", "--strategy", "linear-probe", "--epochs", "3", *IMAGES)
+    assert run_cli(*args, "--out", "whole")[0] == 0
+    interrupted(here, 2, *args, "--out", "run")
+    saved = Checkpoints(resume_folder(here / "run") / "train").latest()
+    assert saved["epochs_done"] == 2
+    assert set(saved["model"]) == set(saved["callbacks"][1]["weights"]) == {"weight", "bias"}
+    code, output = run_cli(*args, "--resume", "run")
+    assert code == 0, output
+    same_result(here / "whole", here / "run")
+
+
 @pytest.mark.parametrize("strategy", ["l2sp", "gradual"])
 def test_a_regularised_fit_killed_mid_phase_resumes_to_the_uninterrupted_run(here, strategy):
     # L2-SP's pretrained weights travel in the checkpoint; gradual unfreezing picks up at the group it had reached.

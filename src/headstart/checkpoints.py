@@ -12,9 +12,10 @@ refuses a changed command or spec (naming the field) and continues; a run starte
 has one is refused unless --overwrite, so a checkpoint is never lost by accident. A run that fails with a
 clear error removes its checkpoints (resuming would meet the error again); a kill or Ctrl-C keeps them.
 
-An epoch's checkpoint is written unless writing it would take more than CHECKPOINT_SHARE of the time since the
-last one: epochs of milliseconds (a linear probe's, on cached features) then no longer spend most of a run writing
-the whole backbone again, and a kill costs one epoch, or ten times a checkpoint's write time, at most.
+A plan that never trains the backbone checkpoints its head alone (the engine's `_trained_part`). Otherwise an
+epoch's checkpoint is written unless writing it would take more than CHECKPOINT_SHARE of the time since the
+last one: quick epochs then no longer spend most of a run writing the whole model again, and a kill costs one
+epoch, or ten times a checkpoint's write time, at most.
 $HEADSTART_CHECKPOINT_INTERVAL (seconds) fixes the least time between two instead; 0 writes every one.
 
 Ctrl-C asks to stop: the command stops at the next checkpoint, once it is written (`request_stop`).

@@ -51,6 +51,7 @@ class State:
     improved: bool = False                            # whether that epoch is the best so far
     stop: bool = False                                # set by a callback: end this phase after this epoch
     extra: dict = field(default_factory=dict)          # room for callbacks' own bookkeeping
+    trained: Any = None                               # what the plan can change: the head alone, or the model
 
 
 class Callback:
@@ -114,14 +115,14 @@ class BestWeights(Callback):
         state.improved = value > self.score or (value == self.score and loss < self.loss)
         if state.improved:
             self.score, self.loss = value, loss
-            self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+            self.weights = {k: v.detach().clone() for k, v in state.trained.state_dict().items()}
             history = state.history
             history.best_epoch, history.best_val_accuracy = len(history.records) - 1, value
             history.best_val_correct = state.score.correct
 
     def on_phase_end(self, state: State) -> None:
         if self.weights is not None:
-            state.model.load_state_dict(self.weights)
+            state.trained.load_state_dict(self.weights)
 
     def state_dict(self) -> dict:
         return {"score": self.score, "loss": self.loss, "weights": self.weights}
