@@ -1,5 +1,5 @@
-"""Regularised fine-tuning: l2sp, llrd, gradual, bitfit and lora do what they say to the weights, and a LoRA run
-saves a plain model that reloads bit for bit."""
+"""Regularised fine-tuning: l2sp, llrd, gradual, bitfit, lora and wise-ft do what they say to the weights, and a LoRA
+run saves a plain model that reloads bit for bit."""
 
 from __future__ import annotations
 
@@ -89,6 +89,35 @@ def test_bitfit_trains_only_the_backbones_biases(digits):
     run(model, digits, strategies.plan("bitfit", epochs=2), TrainSpec(), "fp32", show_progress=False)
     changed = [k for k, v in model.backbone.state_dict().items() if not torch.equal(v, before[k])]
     assert changed and all(k.endswith("bias") for k in changed), changed
+
+
+class FineTuneStart(Callback):
+    """The weights the second phase starts from (the probe's model in lp-ft and wise-ft)."""
+
+    def on_phase_start(self, state):
+        if state.number == 1:
+            self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+
+
+def test_wise_ft_keeps_the_mix_of_the_probed_and_fine_tuned_weights_that_validates_best(digits):
+    # wise-ft trains exactly as lp-ft (same seed, fp32), then mixes: its weights are lp-ft's end mixed with the start.
+    plan_of = lambda name: strategies.plan(name, epochs=2)  # noqa: E731
+    torch.manual_seed(0)
+    fine_tuned = _model(digits)
+    run(fine_tuned, digits, plan_of("lp-ft"), TrainSpec(patience=2), "fp32", show_progress=False)
+    torch.manual_seed(0)
+    mixed, start = _model(digits), FineTuneStart()
+    history = run(mixed, digits, plan_of("wise-ft"), TrainSpec(patience=2), "fp32", show_progress=False,
+                  callbacks=[start])
+    note = next(n for n in reversed(digits.notes) if "WiSE-FT" in n)
+    mix = float(note.split("(WiSE-FT), ")[1].split(" x end")[0])
+    scores = dict(map(float, pair.split(": ")) for pair in note.split("validation (")[1].rstrip(")").split(", "))
+    assert scores[mix] == max(scores.values()) and sorted(scores) == [i / 10 for i in range(11)]
+    assert history.best_val_accuracy == pytest.approx(scores[mix], abs=5e-4)
+    end = fine_tuned.state_dict()
+    for key, value in mixed.state_dict().items():
+        expected = torch.lerp(start.weights[key], end[key], mix) if value.is_floating_point() else end[key]
+        assert torch.allclose(value, expected, atol=1e-6), key
 
 
 def test_a_lora_run_saves_merged_plain_weights_that_reload_bit_for_bit(review_csvs, tmp_path):

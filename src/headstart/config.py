@@ -113,7 +113,7 @@ class BackboneSpec(_Spec):
 
 class StrategySpec(_Spec):
     name: str = Field("linear-probe", description="How to reuse the backbone: linear-probe, linear-probe-cv, freeze:K, full, lp-ft, l2sp, llrd, "
-                                                       "gradual, bitfit, lora, setfit, scratch, baseline (TF-IDF or "
+                                                       "gradual, bitfit, lora, wise-ft, setfit, scratch, baseline (TF-IDF or "
                                                        "pixels + logistic regression: no backbone), or auto "
                                                        "(advise, then race the likely ones and keep the best).")
     epochs: Optional[int] = Field(None, ge=1, description="Epochs per phase; default: the strategy's own.")

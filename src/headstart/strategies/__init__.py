@@ -5,6 +5,7 @@
     plan("full"), plan("lp-ft"), plan("scratch")
     plan("linear-probe-cv")         frozen backbone, head fitted to convergence, L2 strength by cross-validation
     plan("l2sp"), plan("llrd"), plan("gradual"), plan("bitfit"), plan("lora")   regularised fine-tuning
+    plan("wise-ft")                 lp-ft, then the fine-tuned weights mixed with the probed ones (WiSE-FT)
     plan("baseline")                TF-IDF / pixels + the task's scikit-learn estimator: no backbone at all
     plan("setfit")                  the backbone on pairs of examples (SetFit), then a head fitted by L-BFGS
 """
@@ -70,4 +71,4 @@ def check_fits(plan: Plan, backbone) -> None:
 
 # each registers itself
 from . import (baseline, bitfit, freeze, full, gradual, l2sp, linear_probe, linear_probe_cv,  # noqa: E402,F401
-               llrd, lora, lp_ft, scratch, setfit)
+               llrd, lora, lp_ft, scratch, setfit, wise_ft)

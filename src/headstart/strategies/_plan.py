@@ -35,6 +35,8 @@ class Phase:
     # similarity 1 for the same class, 0 otherwise: SetFit), the head being the features' nearest-centroid
     # classifier (train/pairs.py)
     objective: Literal["task", "pairs"] = "task"
+    # after the phase, its weights mixed with those it started from, the mix chosen on validation (events.WiSE)
+    wise: bool = False
 
     def __post_init__(self):
         if self.solver != "adamw" and self.train_from is not None:
@@ -77,6 +79,9 @@ class Phase:
         if self.objective == "pairs":
             said.append("trained on pairs of examples, cosine similarity 1 for the same class and 0 for others "
                         "(SetFit); the head is the nearest-centroid classifier of the features")
+        if self.wise:
+            said.append("then its weights mixed with those it started from, a x end + (1 - a) x start, a in 0, 0.1, "
+                        "..., 1 chosen on validation (WiSE-FT)")
         if self.lora_rank:
             said.append(f"of the backbone only rank-{self.lora_rank} LoRA updates of its attention projections train, "
                         "merged into the weights at the end")

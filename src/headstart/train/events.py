@@ -11,7 +11,8 @@ The loop fires five events, always in this order of callbacks and events:
 The built-in callbacks, in order: Validation (scores the validation set, records the history), BestWeights
 (keeps the best epoch's weights, restores them at the end of each phase), EarlyStopping (stops a phase after
 `patience` epochs without a better one), TaskTuning (what the task decides on validation data, e.g. a multi-label
-threshold), L2SP (the pull back to the pretrained weights of a phase that asks for it). Extra callbacks
+threshold), L2SP (the pull back to the pretrained weights of a phase that asks for it), WiSE (a phase's end mixed
+with its start, the mix chosen on validation, in a phase that asks for it). Extra callbacks
 (regularisers) come after them and see the same state. After on_epoch_end the engine
 writes its checkpoint (when asked to), with every callback's state_dict(), and a resumed run loads them back.
 """
@@ -27,7 +28,7 @@ import torch
 
 from .history import EpochRecord, History
 
-__all__ = ["EVENTS", "Callback", "State", "Validation", "BestWeights", "EarlyStopping", "TaskTuning", "L2SP",
+__all__ = ["EVENTS", "Callback", "State", "Validation", "BestWeights", "EarlyStopping", "TaskTuning", "L2SP", "WiSE",
            "default_callbacks"]
 
 EVENTS = ("on_phase_start", "on_step_end", "on_epoch_end", "on_phase_end", "on_fit_end")
@@ -194,5 +195,47 @@ class L2SP(Callback):
         self.start, self.anchors = state["start"], None
 
 
+class WiSE(Callback):
+    """WiSE-FT (Wortsman et al., 2022): once a phase that asks for it has ended on its best epoch, its weights are
+    mixed with those it started from, (1 - a) x start + a x end, for a in MIXES, and the mix that scores best on
+    validation (ties: the lower validation loss) is kept. After a linear probe the start is a whole model (the
+    pretrained backbone and the probe's head), so every mix is one too; the history's best score becomes the
+    kept mix's, which is what auto's race compares."""
+
+    MIXES = tuple(i / 10 for i in range(11))
+
+    def __init__(self):
+        self.start: dict[str, torch.Tensor] = {}
+
+    def on_phase_start(self, state: State) -> None:
+        self.start = {k: v.detach().clone() for k, v in state.model.state_dict().items()} if state.phase.wise else {}
+
+    def on_phase_end(self, state: State) -> None:
+        if not self.start:
+            return
+        end = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+        scores = {}
+        for mix in self.MIXES:
+            state.model.load_state_dict({k: torch.lerp(self.start[k], v, mix) if v.is_floating_point() else v
+                                         for k, v in end.items()})
+            with torch.no_grad():
+                scores[mix] = state.data.task.validate(state.val_logits(), state.targets_val)
+        mix = max(self.MIXES, key=lambda a: (scores[a].value, -scores[a].loss))
+        state.model.load_state_dict({k: torch.lerp(self.start[k], v, mix) if v.is_floating_point() else v
+                                     for k, v in end.items()})
+        history = state.history
+        history.best_val_accuracy, history.best_val_correct = scores[mix].value, scores[mix].correct
+        state.data.notes.append(
+            f"{state.phase.name}: weights mixed with the phase's start (WiSE-FT), {mix:g} x end + {1 - mix:g} x start, "
+            f"chosen on validation ({', '.join(f'{a:g}: {scores[a].value:.3f}' for a in self.MIXES)})")
+        self.start = {}
+
+    def state_dict(self) -> dict:
+        return {"start": self.start}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.start = state["start"]
+
+
 def default_callbacks(patience: int, check_loss) -> list[Callback]:
-    return [Validation(check_loss), BestWeights(), EarlyStopping(patience), TaskTuning(), L2SP()]
+    return [Validation(check_loss), BestWeights(), EarlyStopping(patience), TaskTuning(), L2SP(), WiSE()]
