@@ -214,15 +214,15 @@ class WiSE(Callback):
         if not self.start:
             return
         end = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+        mixed = lambda a: {k: torch.lerp(self.start[k], v, a) if v.is_floating_point() else v  # noqa: E731
+                           for k, v in end.items()}  # (integer buffers, e.g. position ids, are the same at both ends)
         scores = {}
         for mix in self.MIXES:
-            state.model.load_state_dict({k: torch.lerp(self.start[k], v, mix) if v.is_floating_point() else v
-                                         for k, v in end.items()})
+            state.model.load_state_dict(mixed(mix))
             with torch.no_grad():
                 scores[mix] = state.data.task.validate(state.val_logits(), state.targets_val)
         mix = max(self.MIXES, key=lambda a: (scores[a].value, -scores[a].loss))
-        state.model.load_state_dict({k: torch.lerp(self.start[k], v, mix) if v.is_floating_point() else v
-                                     for k, v in end.items()})
+        state.model.load_state_dict(mixed(mix))
         history = state.history
         history.best_val_accuracy, history.best_val_correct = scores[mix].value, scores[mix].correct
         state.data.notes.append(
