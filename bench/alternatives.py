@@ -39,6 +39,7 @@ task, at 16 per class and at full size, and its CPU seconds at most the Trainer'
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -309,8 +310,6 @@ def main() -> None:
     args = parser.parse_args()
     name = args.name or f"alternatives_{args.shots or 'full'}"
     if args.merge:
-        import json
-
         parts = [json.loads(path.read_text()) for path in args.merge]
         # One row per task and seed: a later file's methods join (or replace) an earlier one's on the same split
         merged: dict[tuple, dict] = {}
@@ -350,8 +349,6 @@ def main() -> None:
 
 def resumed(name: str, args) -> list[dict]:
     """The rows of bench/results/NAME.json made with the same split settings that hold every requested method."""
-    import json
-
     path = RESULTS / f"{name}.json"
     if not path.exists():
         return []

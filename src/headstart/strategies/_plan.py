@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Literal, Optional
 
+WISE_MIXES = tuple(i / 10 for i in range(11))  # a wise phase's mixes of its end with its start (events.WiSE)
+
 
 @dataclass(frozen=True)
 class Phase:
@@ -80,8 +82,8 @@ class Phase:
             said.append("trained on pairs of examples, cosine similarity 1 for the same class and 0 for others "
                         "(SetFit); the head is the nearest-centroid classifier of the features")
         if self.wise:
-            said.append("then its weights mixed with those it started from, a x end + (1 - a) x start, a in 0, 0.1, "
-                        "..., 1 chosen on validation (WiSE-FT)")
+            said.append("then its weights mixed with those it started from, a x end + (1 - a) x start, a in "
+                        f"{', '.join(f'{a:g}' for a in WISE_MIXES)} chosen on validation (WiSE-FT)")
         if self.lora_rank:
             said.append(f"of the backbone only rank-{self.lora_rank} LoRA updates of its attention projections train, "
                         "merged into the weights at the end")

@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import torch
 
+from ..strategies._plan import WISE_MIXES
 from .history import EpochRecord, History
 
 __all__ = ["EVENTS", "Callback", "State", "Validation", "BestWeights", "EarlyStopping", "TaskTuning", "L2SP", "WiSE",
@@ -116,7 +117,7 @@ class BestWeights(Callback):
         state.improved = value > self.score or (value == self.score and loss < self.loss)
         if state.improved:
             self.score, self.loss = value, loss
-            self.weights = {k: v.detach().clone() for k, v in state.trained.state_dict().items()}
+            self.weights = snapshot(state.trained)
             history = state.history
             history.best_epoch, history.best_val_accuracy = len(history.records) - 1, value
             history.best_val_correct = state.score.correct
@@ -202,18 +203,18 @@ class WiSE(Callback):
     pretrained backbone and the probe's head), so every mix is one too; the history's best score becomes the
     kept mix's, which is what auto's race compares."""
 
-    MIXES = tuple(i / 10 for i in range(11))
+    MIXES = WISE_MIXES
 
     def __init__(self):
         self.start: dict[str, torch.Tensor] = {}
 
     def on_phase_start(self, state: State) -> None:
-        self.start = {k: v.detach().clone() for k, v in state.model.state_dict().items()} if state.phase.wise else {}
+        self.start = snapshot(state.model) if state.phase.wise else {}
 
     def on_phase_end(self, state: State) -> None:
         if not self.start:
             return
-        end = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+        end = snapshot(state.model)  # a copy: loading each mix overwrites the weights in place
         mixed = lambda a: {k: torch.lerp(self.start[k], v, a) if v.is_floating_point() else v  # noqa: E731
                            for k, v in end.items()}  # (integer buffers, e.g. position ids, are the same at both ends)
         scores = {}
@@ -235,6 +236,11 @@ class WiSE(Callback):
 
     def load_state_dict(self, state: dict) -> None:
         self.start = state["start"]
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A copy of the module's state (weights and buffers), untouched by the training that goes on."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
 
 def default_callbacks(patience: int, check_loss) -> list[Callback]:
