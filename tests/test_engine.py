@@ -10,6 +10,7 @@ from headstart.config import BackboneSpec, DataSpec, TrainSpec
 from headstart.data import load_task
 from headstart.model import TransferModel
 from headstart.train import cache, run
+from headstart.train.events import snapshot
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,7 @@ def _model(data, name="efficientnet-lite0"):
 
 def test_frozen_groups_keep_their_weights_and_batchnorm_statistics(digits):
     model = _model(digits)
-    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    before = snapshot(model.backbone)
     groups = model.backbone.layer_groups()
     run(model, digits, strategies.plan("freeze:3", epochs=2), TrainSpec(), "fp32", show_progress=False)
     frozen = {id(p) for g in groups[:3] for m in g.modules for p in list(m.parameters()) + list(m.buffers())}
@@ -84,7 +85,7 @@ def test_the_cache_key_follows_the_weights(digits, monkeypatch, tmp_path):
 
 def test_scratch_starts_from_random_weights_of_the_same_architecture(digits):
     model = _model(digits)
-    pretrained = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    pretrained = snapshot(model.backbone)
     history = run(model, digits, strategies.plan("scratch", epochs=1), TrainSpec(), "fp32", show_progress=False)
     after = model.backbone.state_dict()
     assert not torch.equal(after["model.conv_stem.weight"], pretrained["model.conv_stem.weight"])

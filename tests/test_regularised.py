@@ -15,7 +15,7 @@ from headstart.config import BackboneSpec, DataSpec, TrainSpec
 from headstart.data import load_task
 from headstart.model import TransferModel
 from headstart.train import Callback, run
-from headstart.train.events import WiSE
+from headstart.train.events import WiSE, snapshot
 from test_bad_input import one_error, run_cli
 
 
@@ -86,7 +86,7 @@ def test_gradual_unfreezes_one_group_per_epoch_from_the_top(digits):
 
 def test_bitfit_trains_only_the_backbones_biases(digits):
     model = _model(digits)
-    before = {k: v.clone() for k, v in model.backbone.state_dict().items()}
+    before = snapshot(model.backbone)
     run(model, digits, strategies.plan("bitfit", epochs=2), TrainSpec(), "fp32", show_progress=False)
     changed = [k for k, v in model.backbone.state_dict().items() if not torch.equal(v, before[k])]
     assert changed and all(k.endswith("bias") for k in changed), changed
@@ -97,7 +97,7 @@ class FineTuneStart(Callback):
 
     def on_phase_start(self, state):
         if state.number == 1:
-            self.weights = {k: v.detach().clone() for k, v in state.model.state_dict().items()}
+            self.weights = snapshot(state.model)
 
 
 def test_wise_ft_keeps_the_mix_of_the_probed_and_fine_tuned_weights_that_validates_best(digits, monkeypatch):
