@@ -1,7 +1,7 @@
 """The main job on an embedded default: prove the transfer on real data.
 
 `headstart compare` with the packaged MiniLM on 1,000 real Rotten Tomatoes reviews: scratch, linear
-probe and lp-ft against a TF-IDF baseline, 3 seeded splits, 8 / 32 / all labels per class. About six
+probe and lp-ft against a TF-IDF baseline, 3 seeded splits, 8 / 32 / all labels per class. About nine
 minutes on 2 CPU cores; prints the table and where the report is. (`headstart compare` alone also runs
 freeze:K and full.)
 
