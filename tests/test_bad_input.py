@@ -20,6 +20,7 @@ from safetensors.torch import save_file
 from headstart import api, backbones, cli
 from headstart.data import load_examples, zoo
 from headstart.data.splits import stratified_subset
+from headstart.errors import HeadstartError
 from headstart.tasks import classification
 
 
@@ -96,7 +97,8 @@ CASES = [
     (["fit", "missing.csv", *TEXT], ["data not found: missing.csv", "builtin:NAME"]),
     (["fit", "no_such_folder", *IMAGE], ["data not found: no_such_folder", "an image folder"]),
     (["fit", "small.csv", "--test", "gone.csv", *TEXT], ["data not found: gone.csv"]),
-    (["fit", "nocols.csv", *TEXT], ["nocols.csv", "'text'", "rename"]),
+    (["fit", "nocols.csv", *TEXT], ["nocols.csv", "'text'", "rename", "--text-column and --label-column"]),
+    (["fit", "texts.csv", *TEXT, "--task", "tokens"], ["rename yours to 'tokens' and 'tags', or give --label-column"]),
     (["fit", "unclosed.csv", *TEXT], ["unclosed.csv", "quoting"]),
     (["fit", "extra.csv", *TEXT], ["extra.csv, line 2", "expected 2 fields"]),
     (["fit", "bad.jsonl", *TEXT], ["bad.jsonl, line 2", "JSON"]),
@@ -141,6 +143,8 @@ CASES = [
     (["fit", "imgs", *IMAGE, "--on-bad-image", "maybe"], ["data.on_bad_image", "'skip' or 'error'"]),
     (["fit", "imgs", *IMAGE, "--epochs", "0", "--lr", "-1"], ["strategy.epochs", "strategy.lr"]),
     (["fit", "imgs", *IMAGE, "--out", "afile"], ["--out afile is a file"]),
+    (["fit", "texts.csv", *TEXT, "--max-length", "1000"], ["--max-length 1000 is more than", "(512 tokens)",
+                                                          "--max-length 512 or less"]),
     (["fit", *IMAGE], ["TRAIN"]),
     (["fit", "--config", "missing.yaml"], ["config file not found: missing.yaml"]),
     (["evaluate"], ["Missing argument", "headstart evaluate --help"]),
@@ -160,6 +164,25 @@ def test_bad_input_gets_one_clear_line(args, expected, files):
     error = one_error(*run_cli(*args))
     for text in expected:
         assert text in error, error
+
+
+@pytest.mark.parametrize("variable, value, expected", [
+    ("HEADSTART_CACHE", "afile", "HEADSTART_CACHE='afile' is a file, not a folder"),
+    ("HEADSTART_CACHE_MAX", "lots", "HEADSTART_CACHE_MAX='lots' is not a size"),
+    ("HEADSTART_PREFIX_MAX", "-5GB", "0 (the frozen-prefix cache off)"),
+    ("HEADSTART_CHECKPOINT_INTERVAL", "soon", "not a number of seconds"),
+])
+def test_a_bad_environment_variable_is_refused_before_any_work(variable, value, expected, files, monkeypatch):
+    monkeypatch.setenv(variable, value)
+    assert expected in one_error(*run_cli("fit", "texts.csv", *TEXT, "--out", "run"))
+    assert not (files / "run").exists()
+
+
+def test_predict_says_to_rename_a_column_it_reads_as_the_model_was_trained(files):
+    with pytest.raises(HeadstartError) as error:
+        load_examples("nocols.csv", labelled=False, columns={"text": None}, run_columns=True)
+    assert "rename yours to 'text' (the column the model was trained from)" in str(error.value)
+    assert "--text-column" not in str(error.value)
 
 
 def test_a_dry_run_refuses_a_plan_the_backbone_cannot_hold(files):

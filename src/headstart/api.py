@@ -243,7 +243,7 @@ def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, s
     with claim_output(output, METRICS_FILE, [run_dir, test]) as output:  # before any work
         model, spec = _open_run(run_dir)
         examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image, kind=model.task.kind,
-                                 columns=spec.data.columns())  # the columns the model was trained from
+                                 columns=spec.data.columns(), run_columns=True)  # those the model was trained from
         check_inputs(model, examples)
         model.task.check_known(examples.labels, test)
         predictions = predict_examples(model, examples, spec.train.precision, show_progress)
@@ -259,7 +259,7 @@ def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None, 
     with claim_output(output, PREDICTIONS_FILE, [run_dir, inputs]) as output:  # before any work
         model, spec = _open_run(run_dir)
         examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image, kind=model.task.kind,
-                                 columns=spec.data.columns())
+                                 columns=spec.data.columns(), run_columns=True)
         predictions = predict_examples(model, examples, spec.train.precision, show_progress)
         if output is not None:
             write_predictions(output, predictions, model.task, csv_safe)

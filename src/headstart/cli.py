@@ -19,6 +19,7 @@ from .checkpoints import Interrupted
 from .compare import MIN_STEPS as COMPARE_MIN_STEPS, compare as compare_strategies
 from .config import BackboneSpec, DataSpec, LogSpec, RunSpec, StrategySpec, TrainSpec, help_for
 from .errors import HeadstartError
+from .environment import check_environment
 from .export import export as export_api, preprocessing_file
 from .pretrain import PretrainSpec, pretrain_from_spec, pretrain_spec
 from .semi import SelfTrainSpec, self_train_from_config
@@ -500,6 +501,7 @@ def main() -> None:
         command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
         if command != "fit":  # fit alone knows how to share a run between processes
             distributed.single_process_only(f"'headstart {command}'", "launch 'headstart fit' on several")
+        check_environment()  # a bad HEADSTART_* value is refused before any work, whether or not the run reads it
         code = app(standalone_mode=False)  # click's usage errors come back here, to be printed on one line
     except HeadstartError as err:
         _print_error(str(err))

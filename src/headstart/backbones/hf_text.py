@@ -72,6 +72,18 @@ def _find_layers(model) -> tuple[torch.nn.Module, list[torch.nn.Module]]:
     raise HeadstartError(f"{type(model).__name__} is not a BERT-style encoder headstart knows how to split into layers")
 
 
+def _positions(config, tokenizer) -> int | None:
+    """The most tokens the model reads at once: its table of absolute positions (RoBERTa-style models start
+    counting after the padding index), capped by what its tokenizer says; None for relative positions (XLNet).
+    A longer --max-length would index past the table, which fails deep inside the model."""
+    table = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if table is not None and "roberta" in config.model_type:
+        table -= (config.pad_token_id or 0) + 1
+    said = tokenizer.model_max_length if tokenizer.model_max_length < 1_000_000 else None  # unset: a huge sentinel
+    known = [n for n in (table, said) if n is not None]
+    return min(known) if known else None
+
+
 class HFTextBackbone(Backbone):
     modality = "text"
 
@@ -101,6 +113,10 @@ class HFTextBackbone(Backbone):
                                               trust_remote_code=False)
         except (OSError, ValueError) as err:
             raise HeadstartError(f"cannot load the model in {folder} ({str(err).splitlines()[0]})") from None
+        limit = _positions(model.config, tokenizer)
+        if limit is not None and max_length > limit:
+            raise HeadstartError(f"--max-length {max_length} is more than the model in {folder} reads at once ({limit} "
+                                 f"tokens); give --max-length {limit} or less, with --long chunk for longer texts")
         return cls(model, tokenizer, max_length, long)
 
     def forward(self, batch):

@@ -18,10 +18,11 @@ __all__ = ["Examples", "TaskData", "Modality", "load_examples", "load_task", "ta
 
 
 def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip", kind: str | None = None,
-                  columns: dict[str, str | None] | None = None) -> Examples:
+                  columns: dict[str, str | None] | None = None, run_columns: bool = False) -> Examples:
     """Open one data source; `labelled=False` reads inputs only (for predict). `kind` names the task whose labels
     to read (a table's column); without it the data says (a 'label' column, class folders: classification).
-    `columns` names a table's text, image and label columns when they are not called so (DataSpec.columns)."""
+    `columns` names a table's text, image and label columns when they are not called so (DataSpec.columns);
+    `run_columns`: they are a saved run's (predict, evaluate), which no option of the command renames."""
     if source.startswith("builtin:"):
         if not source.isprintable():  # the registry's message would show it as it is, a newline and all
             raise HeadstartError(f"{source!r} is not a built-in data set (built-in: {', '.join(BUILTINS.names())})")
@@ -45,14 +46,14 @@ def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip"
         raise HeadstartError(f"data not found: {_shown(source)}; give an image folder, a .csv/.jsonl file or "
                              f"builtin:NAME (built-in: {', '.join(BUILTINS.names())})")
     if folder and is_dataset_folder(path) or path.suffix.lower() in PARQUET_SUFFIXES:
-        return read_table(path, labelled, kind, on_bad_image, columns)
+        return read_table(path, labelled, kind, on_bad_image, columns, run_columns)
     if folder:
         if labelled and kind not in (None, ClassificationTask.kind):
             raise HeadstartError(f"{_shown(source)} is an image folder, whose labels are its class subfolders; "
                                  f"--task {kind} needs a .csv or .jsonl with its own column")
         return read_image_folder(path, labelled, on_bad_image)
     if path.suffix.lower() in TABLE_SUFFIXES:
-        return read_table(path, labelled, kind, on_bad_image, columns)
+        return read_table(path, labelled, kind, on_bad_image, columns, run_columns)
     if path.suffix.lower() in CONLL_SUFFIXES:
         return read_conll(path, labelled, kind)
     if path.suffix.lower() in LINES_SUFFIXES:

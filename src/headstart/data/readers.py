@@ -42,11 +42,12 @@ UNDECODABLE = (UnidentifiedImageError, Image.DecompressionBombError, OSError, Va
 
 
 def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image: str = "skip",
-               columns: dict[str, str | None] | None = None) -> Examples:
+               columns: dict[str, str | None] | None = None, run_columns: bool = False) -> Examples:
     """A table: a .csv or .jsonl file, a Parquet file or a `datasets` folder (columnar.py), with a 'text' column
     (or an 'image' column of image paths relative to the file, or of images) and, when labelled, the column of
     the task's kind: 'label' (classification), 'labels' (multilabel), 'target' (regression); without `kind` the
-    columns say which. `columns` maps 'text', 'image' and 'label' (the kind's column) to the table's own names."""
+    columns say which. `columns` maps 'text', 'image' and 'label' (the kind's column) to the table's own names;
+    `run_columns`: a saved run's, which the command cannot rename (the errors then say to rename the table's)."""
     columnar = path.is_dir() or path.suffix.lower() in PARQUET_SUFFIXES
     csv_file = columnar or path.suffix.lower() == ".csv"  # rows, not lines
     rows = read_columnar(path) if columnar else _read_csv(path) if csv_file else _read_jsonl(path)
@@ -57,7 +58,7 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     kind = kind or (ClassificationTask.kind if "label" in named else kind_of_columns(rows[0][1])) or \
         ClassificationTask.kind
     task, column = TASKS.get(kind), TASKS.get(kind).column
-    rows = _renamed(rows, {named[k]: (column if k == "label" else k) for k in named}, path)
+    rows = _renamed(rows, {named[k]: (column if k == "label" else k) for k in named}, path, run_columns)
     columns = rows[0][1]
     source = (task.input_column if labelled or asked else None) or next(
         (c for c in ("image", "tokens") if c in columns and "text" not in columns), "text")
@@ -67,9 +68,16 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     needed = [source, column] if labelled else [source]
     missing = [c for c in needed if c not in columns]
     if missing:
+        wanted = " and ".join(repr(c) for c in missing)
+        # The command's options name the table's own columns, except a list of words' (and a saved run's columns)
+        options = [] if run_columns else [f"--{source}-column" if c == source else "--label-column"
+                                          for c in missing if c != "tokens"]
+        how = f"rename yours to {wanted}" + (f", or give {' and '.join(options)} with your "
+                                             f"{'names for them' if len(options) > 1 else 'name for it'}"
+                                             if options else "") + (
+            f" ({'the columns' if len(missing) > 1 else 'the column'} the model was trained from)" if run_columns else "")
         raise HeadstartError(f"{path} has no {' or '.join(repr(c) for c in missing)} column (columns: "
-                             f"{_listed(columns)}); name yours with --{source}-column and --label-column, or rename "
-                             f"them to '{source}' and '{column}'")
+                             f"{_listed(columns)}); {how}")
     inputs, values = [], []
     for line, row in rows:
         given, value = row.get(source), row.get(column)
@@ -95,14 +103,16 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
     return Examples(texts, [str(i) for i in range(len(inputs))], "text", labels, source=str(path), kind=kind)
 
 
-def _renamed(rows: list[tuple[int, dict]], renames: dict[str, str], path: Path) -> list[tuple[int, dict]]:
+def _renamed(rows: list[tuple[int, dict]], renames: dict[str, str], path: Path,
+             run_columns: bool = False) -> list[tuple[int, dict]]:
     """Rows with the table's own column names (--text-column ...) under the names headstart reads."""
     if not renames:
         return rows
     missing = [own for own in renames if own not in rows[0][1]]
     if missing:
         raise HeadstartError(f"{path} has no column {_shown(missing[0], 40)!r} (columns: {_listed(rows[0][1])}); "
-                             "check the --text-column, --image-column and --label-column options")
+                             + ("the model was trained from a column of that name: rename yours to it" if run_columns
+                                else "check the --text-column, --image-column and --label-column options"))
     return [(line, {renames.get(k, k): v for k, v in row.items() if k not in renames.values() or k in renames})
             for line, row in rows]
 

@@ -26,14 +26,19 @@ _UNITS = {"": 1, "k": 10 ** 3, "m": 10 ** 6, "g": 10 ** 9, "t": 10 ** 12,
 
 
 def cache_dir() -> Path:
-    return Path(os.environ.get("HEADSTART_CACHE", Path.home() / ".cache" / "headstart")) / "features"
+    root = os.environ.get("HEADSTART_CACHE")
+    if root and Path(root).exists() and not Path(root).is_dir():  # a cache under it could never be written
+        raise HeadstartError(f"HEADSTART_CACHE={root!r} is a file, not a folder; point it at a folder (created "
+                             "when missing)")
+    return Path(root or Path.home() / ".cache" / "headstart") / "features"
 
 
-def parse_size(text: str, name: str = "HEADSTART_CACHE_MAX") -> int:
-    """'4GB' / '500MB' / '1.5GiB' / '0' / '123456' (bytes) -> bytes; anything else is one clear error."""
+def parse_size(text: str, name: str = "HEADSTART_CACHE_MAX", zero: str = "no disk cache") -> int:
+    """'4GB' / '500MB' / '1.5GiB' / '0' / '123456' (bytes) -> bytes; anything else is one clear error, which says
+    what 0 means for the variable `name`."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?)b?\s*", str(text), re.IGNORECASE)
     if not match or match.group(2).lower() not in _UNITS:
-        raise HeadstartError(f"{name}={text!r} is not a size; give e.g. 4GB, 500MB or 0 (no disk cache)")
+        raise HeadstartError(f"{name}={text!r} is not a size; give e.g. 4GB, 500MB or 0 ({zero})")
     return int(float(match.group(1)) * _UNITS[match.group(2).lower()])
 
 

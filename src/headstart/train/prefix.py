@@ -38,7 +38,7 @@ SAMPLE = 4  # examples on which a cut is checked against the backbone's own forw
 def prefix_limit() -> int:
     """Bytes the cached activations may take: $HEADSTART_PREFIX_MAX, else half the memory available now."""
     if os.environ.get("HEADSTART_PREFIX_MAX"):
-        return parse_size(os.environ["HEADSTART_PREFIX_MAX"], "HEADSTART_PREFIX_MAX")
+        return parse_size(os.environ["HEADSTART_PREFIX_MAX"], "HEADSTART_PREFIX_MAX", "the frozen-prefix cache off")
     try:
         with open("/proc/meminfo") as meminfo:
             available = next(int(line.split()[1]) * 1024 for line in meminfo if line.startswith("MemAvailable:"))
