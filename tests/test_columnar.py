@@ -97,7 +97,7 @@ def test_bad_columns_splits_and_files_are_one_line(saved, tmp_path, reviews):
     line = one_error(*run_cli("fit", tmp_path / "plain.parquet", "--backbone", "minilm-l6", "--text-column", "bdy"))
     assert "has no column 'bdy' (columns: body, y)" in line and "--text-column" in line
     line = one_error(*run_cli("fit", tmp_path / "plain.parquet", "--backbone", "minilm-l6"))
-    assert "has no 'text' or 'label' column (columns: body, y); name yours with --text-column" in line
+    assert "has no 'text' or 'label' column (columns: body, y); rename yours to 'text' and 'label', or give --text-column" in line
     line = one_error(*run_cli("fit", saved / "dict", "--backbone", "minilm-l6", "--test", saved / "dict",
                               "--text-column", "review", "--label-column", "sentiment"))
     assert "holds the splits train, test of a DatasetDict; name one" in line
