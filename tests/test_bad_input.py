@@ -298,6 +298,8 @@ RUN_CASES = [
     (["predict", "{run}", "other", "--output", "folder"], ["--output folder is a folder", "predictions.csv"]),
     (["evaluate", "{run}", "other", "--output", "folder"], ["--output folder is a folder", "metrics.json"]),
     (["predict", "{run}", "missing"], ["data not found: missing"]),
+    (["fit", "--config", "{run}/config.yaml", "--epochs", "3", "--seed", "1", "--out", "again"],
+     ["--config reruns the saved run as it was, so it would ignore --epochs, --seed", "edit a copy"]),
 ]
 
 

@@ -81,6 +81,22 @@ def _resume(out: Optional[Path], resume: Optional[Path]) -> tuple[Optional[Path]
     return Path(resume), True
 
 
+CONFIG_HELP = "Rerun from {run} config.yaml, as it was: no option but --out, --overwrite, --resume, --quiet{more}."
+
+# What may go with --config: where the rerun is written and how it reports; everything else is the config's.
+WITH_CONFIG = {"config", "out", "overwrite", "resume", "dry_run", "quiet"}
+
+
+def _config_alone(ctx: typer.Context) -> None:
+    """--config reruns a saved run as it was: an option that would change it is refused, not silently ignored."""
+    # (compared by name: typer carries its own copy of click, whose ParameterSource is not click's)
+    given = [p.opts[0] if p.param_type_name == "option" else p.name.upper() for p in ctx.command.params
+             if p.name not in WITH_CONFIG and ctx.get_parameter_source(p.name).name == "COMMANDLINE"]
+    if given:
+        raise HeadstartError(f"--config reruns the saved run as it was, so it would ignore {', '.join(given)}: drop "
+                             f"{'them' if len(given) > 1 else 'it'}, or edit a copy of the config.yaml")
+
+
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     console.print(Text.assemble(("warning:", "yellow"), " ", str(message)), highlight=False, soft_wrap=True)
 
@@ -113,13 +129,15 @@ def fit(
     log_dir: str = spec_option(LogSpec, "log_dir", "--log-dir"),
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a run's config.yaml; other options are ignored."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP.format(run="a run's", more=", --dry-run")),
     resume: Optional[Path] = RESUME,
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (phases, groups, learning rates) and stop."),
     quiet: bool = QUIET,
+    ctx: typer.Context = None,
 ):
     """Train a pretrained backbone with a new head on TRAIN, test it, and save a run directory."""
     if config is not None:
+        _config_alone(ctx)
         spec = RunSpec.from_yaml(config)
     else:
         if train is None:
@@ -270,13 +288,14 @@ def pretrain(
     label_column: Optional[str] = LABEL_COLUMN,
     out: Optional[Path] = typer.Option(None, "--out", help="Backbone folder to write; default runs/DATE-BACKBONE-METHOD."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once pretraining succeeded)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a backbone folder's config.yaml; other "
-                                          "options are ignored."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP.format(run="a backbone folder's", more="")),
     resume: Optional[Path] = RESUME,
     quiet: bool = QUIET,
+    ctx: typer.Context = None,
 ):
     """Pretrain a backbone on your own data (supervised, mlm or contrastive); reuse it as fit --backbone OUT."""
     if config is not None:
+        _config_alone(ctx)
         spec = PretrainSpec.from_yaml(config)
     elif data is None or method is None or backbone is None:
         raise HeadstartError("pretrain needs DATA, --method and --backbone NAME (or --config config.yaml)")
@@ -328,14 +347,15 @@ def self_train(
     label_column: Optional[str] = LABEL_COLUMN,
     out: Optional[Path] = typer.Option(None, "--out", help="Run directory to write; default runs/DATE-BACKBONE-self-train-STRATEGY."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new run succeeded)."),
-    config: Optional[Path] = typer.Option(None, "--config", help="Rerun from a self-train run's config.yaml; other "
-                                          "options are ignored."),
+    config: Optional[Path] = typer.Option(None, "--config", help=CONFIG_HELP.format(run="a self-train run's", more="")),
     resume: Optional[Path] = RESUME,
     quiet: bool = QUIET,
+    ctx: typer.Context = None,
 ):
     """Self-training: a teacher pseudo-labels UNLABELED, students learn from both; the best round is saved as a run."""
     out, resuming = _resume(out, resume)
     if config is not None:
+        _config_alone(ctx)
         result = self_train_from_config(config, out, overwrite, show_progress=not quiet, resume=resuming)
     elif train is None or unlabeled is None or backbone is None or strategy is None:
         raise HeadstartError("self-train needs TRAIN, --unlabeled, --backbone NAME and --strategy NAME "
