@@ -19,7 +19,7 @@ from safetensors.torch import save_file
 
 from headstart import api, backbones, cli
 from headstart.data import load_examples, zoo
-from headstart.data.splits import stratified_subset
+from headstart.data.splits import stratified_subset, train_subset
 from headstart.errors import HeadstartError
 from headstart.tasks import classification
 
@@ -142,6 +142,7 @@ CASES = [
     (["fit", "imgs", *IMAGE, "--batch-size", "abc"], ["'--batch-size'", "valid integer", "headstart fit --help"]),
     (["fit", "imgs", *IMAGE, "--on-bad-image", "maybe"], ["data.on_bad_image", "'skip' or 'error'"]),
     (["fit", "imgs", *IMAGE, "--epochs", "0", "--lr", "-1"], ["strategy.epochs", "strategy.lr"]),
+    (["fit", "imgs", *IMAGE, "--min-steps", "100000000000"], ["train.min_steps", "less than or equal to 1000000"]),
     (["fit", "imgs", *IMAGE, "--out", "afile"], ["--out afile is a file"]),
     (["fit", "texts.csv", *TEXT, "--max-length", "1000"], ["--max-length 1000 is more than", "(512 tokens)",
                                                           "--max-length 512 or less"]),
@@ -199,6 +200,20 @@ def test_a_data_set_that_is_not_installed_says_how_to_install_it(files, monkeypa
 def test_a_spreadsheet_csv_with_a_byte_order_mark_reads(files):
     (files / "bom.csv").write_text("\ufefftext,label\nhello,x\n", encoding="utf-8")
     assert load_examples("bom.csv").inputs == ["hello"]
+
+
+def test_a_train_size_above_the_data_uses_all_of_it_and_says_so():
+    examples = load_examples("builtin:digits")
+    with pytest.warns(UserWarning, match=f"--train-size 5000: builtin:digits holds {len(examples)} examples; all"):
+        assert len(train_subset(examples, 5000, seed=0)) == len(examples)
+
+
+def test_shots_no_class_reaches_are_dropped_as_the_same_as_all(files):
+    from headstart.compare import ALL, _distinct_shots
+
+    examples = load_examples("texts.csv")  # 10 of each class
+    with pytest.warns(UserWarning, match="--shots 10, 50: no class has more than 10 .* the same as 'all'; dropped"):
+        assert _distinct_shots([4, 10, 50, ALL], [examples]) == [4, ALL]
 
 
 def test_a_train_size_just_below_the_data_still_subsets():

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import copy
 import time
+import warnings
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +27,7 @@ from .baselines import BASELINE_NAME, baseline_refusal, word_floor
 from .checkpoints import resumable
 from .config import RunSpec, TrainSpec
 from .data import Examples, TaskData, load_examples
-from .data.splits import check_classes, has_classes, evaluation_splits, few_shot, stratified_split, stratified_subset
+from .data.splits import check_classes, has_classes, evaluation_splits, few_shot, stratified_split, train_subset
 from .errors import HeadstartError
 from .tasks import TASKS, Task
 from .evaluate.benefits import benefits, paired_difference
@@ -94,7 +96,7 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
 
         examples = load_examples(train, kind=task, columns=options.data.columns())
         if train_size is not None:
-            examples = stratified_subset(examples, train_size, 0)
+            examples = train_subset(examples, train_size, 0)
         check_classes(examples, 3, "to split folds and validation")
         check_modality(pristine, backbone, train, examples.modality)
         external = load_examples(test, kind=examples.kind, columns=options.data.columns()) if test else None
@@ -104,12 +106,13 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
         if shot_list != [ALL] and not has_classes(examples):
             raise HeadstartError(f"--shots {shots}: labelled subsets are drawn per class, and {train} holds "
                                  f"{examples.kind} targets; leave --shots out (all labels)")
-        splits = evaluation_splits(examples, folds, seeds)
+        splits = [(*stratified_split(fold_train, 0.1, fold + 1), held_out)
+                  for fold, (fold_train, held_out) in enumerate(evaluation_splits(examples, folds, seeds))]
+        shot_list = _distinct_shots(shot_list, [fit_part for fit_part, _, _ in splits])
 
         runs: dict[str, dict] = {}  # name -> shots -> list of per-fold results
         started = time.perf_counter()
-        for fold, (fold_train, held_out) in enumerate(splits):
-            fit_part, val = stratified_split(fold_train, 0.1, fold + 1)
+        for fold, (fit_part, val, held_out) in enumerate(splits):
             for k in shot_list:
                 part = fit_part if k == ALL else few_shot(fit_part, k, seed=fold)
                 task = TaskData(part, val, held_out, kind, examples.modality)
@@ -164,6 +167,19 @@ def _strategy_names(requested, n_groups: int) -> list[str]:
     for name in names:
         registry.plan(name)  # unknown names fail here, before any training
     return names
+
+
+def _distinct_shots(shot_list: list, fit_parts: list[Examples]) -> list:
+    """The shot counts that differ from all labels: a count no class of any fold reaches draws every label, the
+    same run as 'all' under another name, so it is dropped with a warning."""
+    if shot_list == [ALL]:
+        return shot_list  # (labels that are not classes have no other counts: checked before)
+    largest = max(max(Counter(part.labels).values()) for part in fit_parts)
+    same = [k for k in shot_list if k != ALL and k >= largest]
+    if same:
+        warnings.warn(f"--shots {', '.join(map(str, same))}: no class has more than {largest} training examples in a "
+                      f"fold, so {'these are' if len(same) > 1 else 'it is'} the same as 'all'; dropped", stacklevel=2)
+    return [k for k in shot_list if k not in same]
 
 
 def _run_strategy(pristine, task: TaskData, plan, precision, train: TrainSpec, fold, external, show_progress,

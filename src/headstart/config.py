@@ -75,7 +75,7 @@ class DataSpec(TableColumns):
     train: str = Field(description="Training data: an image folder (one subfolder per class), a .csv/.jsonl "
                                    "with 'text' and 'label' columns, or builtin:NAME.")
     test: Optional[str] = Field(None, description="Test data in the same forms; default: a stratified hold-out of TRAIN.")
-    train_size: Optional[int] = Field(None, gt=1, description="Use a stratified random subset of this many TRAIN examples.")
+    train_size: Optional[int] = Field(None, gt=1, description="Use a stratified random subset of this many TRAIN examples (all of them, with a warning, when TRAIN holds fewer).")
     test_fraction: float = Field(0.2, gt=0, lt=1, description="Share of TRAIN held out as test when no --test is given.")
     val_fraction: float = Field(0.1, gt=0, lt=1, description="Share of the training part kept for validation (early stopping).")
     on_bad_image: Literal["skip", "error"] = Field("skip", description="An image that cannot be decoded: skip it "
@@ -151,7 +151,7 @@ class TrainSpec(_Spec):
     seed: int = seed_field("Seed for splits, initialisation and shuffling: the same seed gives the same run")
     patience: int = Field(5, ge=1, description="Stop a phase after this many epochs without a better validation accuracy.")
     weight_decay: float = Field(0.01, ge=0, allow_inf_nan=False, description="AdamW weight decay.")
-    min_steps: int = Field(0, ge=0, description="Give a phase with few examples at least this many optimiser "
+    min_steps: int = Field(0, ge=0, le=1_000_000, description="Give a phase with few examples at least this many optimiser "
                                                 "steps by passing over the data several times an epoch.")
     augment: Literal["none", "light", "strong"] = Field(
         "none", description="Augment training images anew every epoch: light (small shifts, rotations, rescales) "

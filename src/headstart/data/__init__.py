@@ -11,7 +11,7 @@ from ._types import Examples, Modality, TaskData
 from .readers import (CONLL_SUFFIXES, LINES_SUFFIXES, TABLE_SUFFIXES, _shown, read_conll, read_image_folder, read_lines,
                       read_table)
 from .columnar import PARQUET_SUFFIXES, dataset_splits, is_dataset_folder
-from .splits import check_classes, has_classes, stratified_split, stratified_subset
+from .splits import check_classes, has_classes, stratified_split, train_subset
 from .zoo import BUILTINS, load_builtin
 
 __all__ = ["Examples", "TaskData", "Modality", "load_examples", "load_task", "task_data", "BUILTINS"]
@@ -76,7 +76,7 @@ def load_task(spec: DataSpec, seed: int = 0) -> TaskData:
             test_source = str(Path(spec.train) / "test")
     train = load_examples(train_source, on_bad_image=spec.on_bad_image, kind=spec.task, columns=spec.columns())
     if spec.train_size is not None:
-        train = stratified_subset(train, spec.train_size, seed)
+        train = train_subset(train, spec.train_size, seed)
     if test_source is None:
         check_classes(train, 3, "to hold out a test and a validation example (or pass --test)")
     notes = []

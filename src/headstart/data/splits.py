@@ -3,6 +3,8 @@ classes (a regression target) are split at random: their Task says what to strat
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from sklearn.model_selection import train_test_split
 
@@ -79,6 +81,15 @@ def stratified_subset(examples: Examples, size: int, seed: int) -> Examples:
     stratify = labels if len(examples) - size >= n_classes else None
     keep, _ = train_test_split(np.arange(len(examples)), train_size=size, stratify=stratify, random_state=seed)
     return examples.subset(sorted(keep))
+
+
+def train_subset(examples: Examples, size: int, seed: int) -> Examples:
+    """--train-size: a stratified subset of `size` examples; all of them, with a warning, when there are fewer
+    (the run's config.yaml records the size asked for, its metrics the size used)."""
+    if size > len(examples):
+        warnings.warn(f"--train-size {size}: {examples.source or 'the data'} holds {len(examples)} examples; all "
+                      "of them are used", stacklevel=2)
+    return stratified_subset(examples, size, seed)
 
 
 def evaluation_splits(examples: Examples, folds: int | None, seeds: int, fraction: float = 0.2

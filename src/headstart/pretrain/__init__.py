@@ -21,7 +21,7 @@ from accelerate.utils import set_seed
 from .. import __version__, backbones, strategies
 from ..checkpoints import resumable, resume_out
 from ..data import Examples, load_examples
-from ..data.splits import stratified_subset
+from ..data.splits import train_subset
 from ..errors import HeadstartError
 from ..model import check_modality
 from ..precision import resolve_precision
@@ -152,7 +152,7 @@ def _load_data(spec: PretrainSpec) -> Examples:
         examples = Examples(examples.inputs, examples.ids, examples.modality, None, examples.source)
     if spec.train_size is not None and spec.train_size < len(examples):
         if labelled:
-            examples = stratified_subset(examples, spec.train_size, spec.seed)
+            examples = train_subset(examples, spec.train_size, spec.seed)
         else:
             keep = np.random.default_rng(spec.seed).permutation(len(examples))[:spec.train_size]
             examples = examples.subset(sorted(keep))

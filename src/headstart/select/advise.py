@@ -22,7 +22,7 @@ from ..backbones.classical import classical_features
 from ..baselines import baseline_refusal, classical_matrix
 from ..config import BackboneSpec, RunSpec
 from ..data import Examples, load_examples
-from ..data.splits import check_classes, stratified_subset
+from ..data.splits import check_classes, stratified_subset, train_subset
 from ..tasks import TASKS, as_text
 from ..model import check_modality
 from ..precision import resolve_precision
@@ -82,7 +82,7 @@ def advise(train: str, *, backbone: str, source: str | None = None, train_size: 
     with claim_out(out, overwrite, [train, source, *options.backbone.inputs()]):  # before any work
         examples = load_examples(train, columns=options.data.columns())
         if train_size is not None:
-            examples = stratified_subset(examples, train_size, seed)
+            examples = train_subset(examples, train_size, seed)
         source_examples = load_examples(source, labelled=False, columns=options.data.columns()) if source else None
         advice = advise_examples(examples, options.backbone, source_examples, resolve_precision(precision), seed, show_progress)
         if out is not None:

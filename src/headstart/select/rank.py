@@ -24,7 +24,7 @@ from .. import __version__, backbones as backbone_sources
 from .. import train as engine
 from ..config import BackboneSpec, DataSpec, TableColumns, TrainSpec, help_for, seed_field
 from ..data import Examples, load_examples
-from ..data.splits import check_classes, has_classes, stratified_subset
+from ..data.splits import check_classes, has_classes, train_subset
 from ..errors import HeadstartError
 from ..precision import resolve_precision
 from ..runs import atomic_path, claim_out, staged_run_dir, write_json, write_yaml
@@ -118,7 +118,7 @@ def rank(train: str, backbones: list[str] | str, metrics: list[str] | str | None
 def _load(spec: RankSpec) -> Examples:
     examples = load_examples(spec.train, columns=spec.columns())
     if spec.train_size is not None:
-        examples = stratified_subset(examples, spec.train_size, spec.seed)
+        examples = train_subset(examples, spec.train_size, spec.seed)
     check_classes(examples, 1, "to rank backbones")
     return examples
 
