@@ -117,6 +117,7 @@ CASES = [
     (["fit", "imgs", *IMAGE, "--strategy", "fulll"], ["unknown strategy 'fulll'", "freeze:K, full", "linear-probe"]),
     (["fit", "imgs", *IMAGE, "--strategy", "freeze"], ["freeze:K", "freeze:2"]),
     (["fit", "imgs", *IMAGE, "--strategy", "freeze:x"], ["freeze:x", "whole number"]),
+    (["fit", "texts.csv", *TEXT, "--strategy", "full", "--budget", "10m"], ["for --strategy auto only", "drop --budget"]),
     (["fit", "imgs", *IMAGE, "--image-size", "32", "--strategy", "freeze:20"], ["9 layer groups", "at most 9"]),
     (["fit", "imgs", *IMAGE, "--strategy", "freeze:20", "--dry-run"], ["9 layer groups", "at most 9"]),
     (["fit", "imgs", *TEXT], ["reads texts", "imgs holds images", "an image backbone"]),
@@ -124,6 +125,8 @@ CASES = [
     # timm architectures and weights files
     (["fit", "imgs", "--backbone", "timm:resnet18"], ["--weights FILE", "timm:resnet18:random"]),
     (["fit", "imgs", "--backbone", "timm:resnet18", "--weights", "nope.pt"], ["weights file not found: nope.pt"]),
+    (["fit", "imgs", "--backbone", "timm:resnet18", "--weights", "imgs"], ["--weights imgs is a folder"]),
+    (["fit", "texts.csv", *TEXT, "--strategy", "auto", "--budget", "5m30s"], ["'5m30s'", "in one unit", "10m"]),
     (["fit", "imgs", "--backbone", "timm:resnt18", "--weights", "nope.pt"], ["unknown timm architecture 'resnt18'"]),
     (["fit", "imgs", "--backbone", "timm:", "--weights", "tiny.safetensors"], ["after 'timm:'", "timm:resnet18"]),
     (["fit", "imgs", "--backbone", "timm:resnet18", "--weights", "tiny.safetensors"],
@@ -186,8 +189,9 @@ def test_predict_says_to_rename_a_column_it_reads_as_the_model_was_trained(files
     assert "--text-column" not in str(error.value)
 
 
-def test_a_dry_run_refuses_a_plan_the_backbone_cannot_hold(files):
-    code, output = run_cli("fit", "imgs", *IMAGE, "--strategy", "freeze:20", "--dry-run")
+@pytest.mark.parametrize("dry_run", [["--dry-run"], []])
+def test_a_plan_the_backbone_cannot_hold_is_refused_before_it_is_printed(files, dry_run):
+    code, output = run_cli("fit", "imgs", *IMAGE, "--strategy", "freeze:20", *dry_run)
     assert "at most 9" in one_error(code, output) and "head only" not in output
 
 

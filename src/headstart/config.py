@@ -140,7 +140,8 @@ def parse_budget(text: str) -> float:
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*", str(text))
     seconds = float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[match.group(2)] if match else 0.0
     if seconds <= 0:
-        raise ValueError(f"budget '{text}' is not a positive duration; write e.g. 90s, 10m or 1h")
+        raise ValueError(f"budget '{text}' is not a positive duration in one unit; write e.g. 90s, 10m, 1.5h or "
+                         "600 (seconds)")
     return seconds
 
 
@@ -182,8 +183,9 @@ class RunSpec(_Spec):
         try:
             return cls.model_validate(raw)
         except ValidationError as err:
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']} (got {e.get('input')!r})" for e in err.errors())
+            problems = "; ".join(  # the value given, unless the rule is about a whole section (its dict)
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
+                + ("" if isinstance(e.get("input"), dict) else f" (got {e.get('input')!r})") for e in err.errors())
             raise HeadstartError(f"invalid {source}: {problems}") from None
 
     @classmethod

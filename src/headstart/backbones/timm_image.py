@@ -156,6 +156,9 @@ class _ImageCut(Cut):
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     """A safetensors file or a PyTorch state dict; never unpickles arbitrary objects."""
     path = Path(path)
+    if path.is_dir():
+        raise HeadstartError(f"--weights {path} is a folder; give a weights file (.safetensors or a PyTorch state "
+                             "dict), or the folder itself as --backbone if it is a Hugging Face model or a run")
     if not path.is_file():
         raise HeadstartError(f"weights file not found: {path}")
     if path.suffix == ".safetensors":

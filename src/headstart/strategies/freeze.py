@@ -16,7 +16,8 @@ class FreezeOptions:
 @register("freeze", FreezeOptions, argument="K")
 def freeze(options: FreezeOptions, argument: str) -> Plan:
     if not argument.isdigit():
-        raise HeadstartError(f"strategy 'freeze:{argument}': K must be a whole number of layer groups, e.g. freeze:2")
+        raise HeadstartError(f"strategy 'freeze:{argument}': K is how many layer groups to freeze, a "
+                             "whole number from 0, e.g. freeze:2")
     k = int(argument)
     return Plan(f"freeze:{k}", (Phase("fine-tune", options.epochs, options.lr, train_from=k,
                                       backbone_lr_mult=options.backbone_lr_mult),))

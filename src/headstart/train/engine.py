@@ -100,7 +100,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     if spec.augment != "none" and data.modality != "image":
         raise HeadstartError(f"--augment {spec.augment} augments images, and the training data holds "
                              f"{data.modality}s; drop --augment")
-    check_fits(plan, model.backbone)  # the one check; --dry-run and pretrain call it early
+    check_fits(plan, model.backbone)  # the one check; --dry-run, fit and pretrain call it early
     if any(phase.objective == "pairs" for phase in plan.phases):
         check_pairs(data)
     if plan.init == "random":
