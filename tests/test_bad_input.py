@@ -87,6 +87,8 @@ def files(tmp_path, monkeypatch):
     torch.save({"conv1.weight": [1, 2, 3]}, tmp_path / "listy.pt")
     save_file({"conv1.weight": torch.zeros(2)}, tmp_path / "tiny.safetensors")
     (tmp_path / "afile").write_text("I am a file")
+    (tmp_path / "tags.jsonl").write_text("".join(
+        f'{{"tokens": ["the", "{w}", "runs"], "tags": ["DET", "N", "V"]}}\n' for w in "abcdefghijklmnop"))
     return tmp_path
 
 
@@ -193,6 +195,12 @@ def test_predict_says_to_rename_a_column_it_reads_as_the_model_was_trained(files
 def test_a_plan_the_backbone_cannot_hold_is_refused_before_it_is_printed(files, dry_run):
     code, output = run_cli("fit", "imgs", *IMAGE, "--strategy", "freeze:20", *dry_run)
     assert "at most 9" in one_error(code, output) and "head only" not in output
+
+
+def test_compare_refuses_a_plan_the_data_cannot_take_before_any_fold_trains(files):
+    code, output = run_cli("compare", "tags.jsonl", *TEXT, "--strategies", "setfit", "--out", "cmp")
+    assert "setfit pairs examples by their class" in one_error(code, output)
+    assert "fold 1/" not in output and not (files / "cmp").exists()
 
 
 def test_a_data_set_that_is_not_installed_says_how_to_install_it(files, monkeypatch):

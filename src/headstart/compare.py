@@ -109,6 +109,8 @@ def compare(train: str, test: str | None = None, *, backbone: str, strategies: l
         splits = [(*stratified_split(fold_train, 0.1, fold + 1), held_out)
                   for fold, (fold_train, held_out) in enumerate(evaluation_splits(examples, folds, seeds))]
         shot_list = _distinct_shots(shot_list, [fit_part for fit_part, _, _ in splits])
+        for name in names:  # a plan that cannot train on this data is refused before any fold trains
+            engine.check_plan(plans[name], pristine, TaskData(*splits[0], kind, examples.modality), options.train)
 
         runs: dict[str, dict] = {}  # name -> shots -> list of per-fold results
         started = time.perf_counter()

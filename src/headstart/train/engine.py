@@ -41,7 +41,7 @@ from .pairs import check_pairs, pair_inputs
 from .prefix import prefix_inputs
 from .progress import console as engine_console, progress_bar
 
-__all__ = ["run", "steps", "check_loss"]
+__all__ = ["run", "steps", "check_loss", "check_plan"]
 
 EVAL_BATCH = 64
 
@@ -88,6 +88,17 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
     return history
 
 
+def check_plan(plan: Plan, backbone, data: TaskData, spec: TrainSpec) -> None:
+    """Whether the plan can train this backbone on this data, in one line if not: `steps` asks first, and compare
+    for every plan before its first fold trains."""
+    if spec.augment != "none" and data.modality != "image":
+        raise HeadstartError(f"--augment {spec.augment} augments images, and the training data holds "
+                             f"{data.modality}s; drop --augment")
+    check_fits(plan, backbone)  # the one check; --dry-run, fit and pretrain call it early
+    if any(phase.objective == "pairs" for phase in plan.phases):
+        check_pairs(data)
+
+
 def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, precision: str,
           show_progress: bool = True, callbacks: Sequence[Callback] = (),
           checkpoints: Checkpoints | None = None) -> Iterator[tuple[int, History]]:
@@ -97,12 +108,7 @@ def steps(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, pre
     epoch ends in a checkpoint there, and a run that finds one continues from it: the same steps, the same
     weights (in fp32, bit for bit) as if it had never stopped."""
     set_seed(spec.seed)
-    if spec.augment != "none" and data.modality != "image":
-        raise HeadstartError(f"--augment {spec.augment} augments images, and the training data holds "
-                             f"{data.modality}s; drop --augment")
-    check_fits(plan, model.backbone)  # the one check; --dry-run, fit and pretrain call it early
-    if any(phase.objective == "pairs" for phase in plan.phases):
-        check_pairs(data)
+    check_plan(plan, model.backbone, data, spec)
     if plan.init == "random":
         model.backbone.randomize()
     saved = checkpoints.latest() if checkpoints is not None else None
