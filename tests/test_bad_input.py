@@ -340,7 +340,7 @@ def test_a_run_refuses_data_it_cannot_take(args, expected, other):
 @pytest.mark.parametrize("damage, expected", [
     ("model/headstart-model.json", "headstart-model.json is damaged"),
     ("model/model.safetensors", "is damaged or was changed"),
-    ("config.yaml", "is not valid YAML"),
+    ("config.yaml", "config.yaml, line 1, column 12 is not valid YAML"),
 ])
 def test_a_damaged_run_says_which_file(damage, expected, other, tmp_path):
     copy = shutil.copytree(other, tmp_path / "copy")

@@ -49,7 +49,10 @@ def read_config_section(path: str | Path, section: str, command: str) -> dict:
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
-        raise HeadstartError(f"{path} is not valid YAML: {str(err).splitlines()[0]}") from None
+        mark = getattr(err, "problem_mark", None)  # where the parser gave up (0-based)
+        where = f", line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise HeadstartError(f"{path}{where} is not valid YAML: {what}") from None
     if not isinstance(raw, dict) or not isinstance(raw.get(section), dict):
         raise HeadstartError(f"{path} has no '{section}' section; is it the config.yaml of '{command}'?")
     return raw[section]
