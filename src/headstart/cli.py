@@ -521,7 +521,8 @@ def main() -> None:
         command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
         if command != "fit":  # fit alone knows how to share a run between processes
             distributed.single_process_only(f"'headstart {command}'", "launch 'headstart fit' on several")
-        check_environment()  # a bad HEADSTART_* value is refused before any work, whether or not the run reads it
+        if command is not None and "--help" not in sys.argv:  # (help is shown whatever the environment holds)
+            check_environment()  # a bad HEADSTART_* value is refused before any work, whether or not the run reads it
         code = app(standalone_mode=False)  # click's usage errors come back here, to be printed on one line
     except HeadstartError as err:
         _print_error(str(err))
