@@ -325,6 +325,8 @@ RUN_CASES = [
     (["predict", "{run}", "other", "--output", "folder"], ["--output folder is a folder", "predictions.csv"]),
     (["evaluate", "{run}", "other", "--output", "folder"], ["--output folder is a folder", "metrics.json"]),
     (["predict", "{run}", "missing"], ["data not found: missing"]),
+    (["predict", "{run}", "other", "--output", "p.json"], ["--output p.json: this command writes .csv or .jsonl"]),
+    (["evaluate", "{run}", "other", "--output", "m.csv"], ["--output m.csv: this command writes .json"]),
     (["fit", "--config", "{run}/config.yaml", "--epochs", "3", "--seed", "1", "--out", "again"],
      ["--config reruns the saved run as it was, so it would ignore --epochs, --seed", "edit a copy"]),
 ]

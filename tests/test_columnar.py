@@ -93,6 +93,9 @@ def test_parquet_with_an_image_feature_and_plain_parquet(tmp_path, reviews):
 
 def test_bad_columns_splits_and_files_are_one_line(saved, tmp_path, reviews):
     texts, labels, _ = reviews
+    pq.write_table(pa.table({"text": [t.encode() for t in texts], "label": labels}), tmp_path / "bytes.parquet")
+    line = one_error(*run_cli("fit", tmp_path / "bytes.parquet", "--backbone", "minilm-l6"))
+    assert "bytes.parquet, row 1: 'text' holds bytes, not a string" in line
     pq.write_table(pa.table({"body": texts, "y": labels}), tmp_path / "plain.parquet")
     line = one_error(*run_cli("fit", tmp_path / "plain.parquet", "--backbone", "minilm-l6", "--text-column", "bdy"))
     assert "has no column 'bdy' (columns: body, y)" in line and "--text-column" in line

@@ -241,7 +241,7 @@ def _open_run(run_dir: str | Path) -> tuple[TransferModel, RunSpec]:
 
 def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, show_progress: bool = True) -> dict:
     """Metrics of a saved run on labelled TEST data; written to `output` as JSON when given."""
-    with claim_output(output, METRICS_FILE, [run_dir, test]) as output:  # before any work
+    with claim_output(output, METRICS_FILE, [run_dir, test], (".json",)) as output:  # before any work
         model, spec = _open_run(run_dir)
         examples = load_examples(test, labelled=True, on_bad_image=spec.data.on_bad_image, kind=model.task.kind,
                                  columns=spec.data.columns(), run_columns=True)  # those the model was trained from
@@ -257,7 +257,7 @@ def evaluate(run_dir: str | Path, test: str, output: str | Path | None = None, s
 def predict(run_dir: str | Path, inputs: str, output: str | Path | None = None, show_progress: bool = True,
             csv_safe: bool = False) -> list[Prediction]:
     """The model's label and its probability for every input; written as CSV (input,label,score) when given."""
-    with claim_output(output, PREDICTIONS_FILE, [run_dir, inputs]) as output:  # before any work
+    with claim_output(output, PREDICTIONS_FILE, [run_dir, inputs], (".csv", ".jsonl")) as output:  # before any work
         model, spec = _open_run(run_dir)
         examples = load_examples(inputs, labelled=False, on_bad_image=spec.data.on_bad_image, kind=model.task.kind,
                                  columns=spec.data.columns(), run_columns=True)

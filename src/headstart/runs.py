@@ -149,9 +149,11 @@ def claim_out(out: str | Path | None, overwrite: bool, inputs: Iterable[str | Pa
 
 
 @contextmanager
-def claim_output(output: Path | None, example: str, inputs: Iterable[str | Path] = ()) -> Iterator[Path | None]:
+def claim_output(output: Path | None, example: str, inputs: Iterable[str | Path] = (),
+                 suffixes: tuple[str, ...] = ()) -> Iterator[Path | None]:
     """Hold an --output file for one command: not a folder, not an input nor inside one (the run read
-    included), one writer at a time; a temporary file an interrupted write left beside it is removed."""
+    included), named for a format the command writes (`suffixes`), one writer at a time; a temporary file an
+    interrupted write left beside it is removed."""
     if output is None:
         yield None
         return
@@ -162,6 +164,9 @@ def claim_output(output: Path | None, example: str, inputs: Iterable[str | Path]
     if clash is not None:
         raise HeadstartError(f"--output {output} {clash[1]} the input {clash[0]}, which writing it would damage; "
                              f"write it elsewhere, e.g. {example}")
+    if suffixes and output.suffix.lower() not in suffixes:  # a .json or .xlsx name would hold another format
+        raise HeadstartError(f"--output {output}: this command writes {' or '.join(suffixes)}; name the file so, "
+                             f"e.g. {example}")
     with _locked(output, "--output"):
         for leftover in _leftovers(output, r"[a-z0-9_]{8}\.tmp"):
             leftover.unlink()

@@ -91,6 +91,9 @@ def read_table(path: Path, labelled: bool, kind: str | None = None, on_bad_image
             given = given.get("bytes") or given.get("path")  # a `datasets` Image: its encoded file, or its path
         elif isinstance(given, (list, dict)):
             raise HeadstartError(f"{path}, line {line}: '{source}' is a JSON {_json_type(given)}, not one value")
+        elif isinstance(given, bytes) and source != "image":  # a binary column of a Parquet file or a data set
+            raise HeadstartError(f"{path}, row {line}: '{source}' holds bytes, not a string; store the column as "
+                                 "strings")
         inputs.append(given if source == "tokens" or isinstance(given, bytes) else str(given))
         values.append(_label_value(value, column, kind, path, line) if labelled else value)
     lines = [line for line, _ in rows]
