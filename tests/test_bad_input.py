@@ -159,6 +159,10 @@ CASES = [
     (["predict", "imgs", "imgs"], ["imgs is not a headstart run directory", "--out folder of a 'headstart fit'"]),
     (["evaluate", ".", "imgs"], ["not a headstart run directory"]),
     (["predict", "no_such_run", "imgs"], ["no_such_run is not a headstart run directory"]),
+    # a method or a --source that does not suit the data says to change the data
+    (["pretrain", "imgs", "--method", "mlm", *TEXT, "--out", "p"], ["--method mlm reads texts", "imgs holds images",
+                                                                   "give texts, or --method contrastive"]),
+    (["advise", "texts.csv", *TEXT, "--source", "imgs"], ["--source imgs holds images", "give texts as --source"]),
     # compare shares the data layer
     (["compare", "imgs", *IMAGE, "--shots", "0"], ["--shots", "'0'"]),
     (["compare", "imgs", *IMAGE, "--folds", "9"], ["--folds 9", "smallest class"]),

@@ -80,6 +80,11 @@ def pretrain_from_spec(spec: PretrainSpec, out: str | Path | None = None, overwr
             spec = spec.model_copy(update={"backbone": spec.backbone.model_copy(
                 update={"image_size": model.describe()["image_size"]})})
         examples = _load_data(spec)
+        needs = _MODALITY.get(spec.method)
+        if needs is not None and examples.modality != needs:  # the data is what is wrong: the backbone suits the method
+            other = next(m for m, reads in _MODALITY.items() if reads == examples.modality)
+            raise HeadstartError(f"--method {spec.method} reads {needs}s, and {spec.data} holds {examples.modality}s; "
+                                 f"give {needs}s, or --method {other} (or supervised) for {examples.modality}s")
         check_modality(model, spec.backbone.name, spec.data, examples.modality)
         console.print(f"pretraining {spec.backbone.name} by {spec.method} on {len(examples)} examples of {spec.data}",
                       highlight=False)

@@ -23,6 +23,7 @@ from ..baselines import baseline_refusal, classical_matrix
 from ..config import BackboneSpec, RunSpec
 from ..data import Examples, load_examples
 from ..data.splits import check_classes, stratified_subset, train_subset
+from ..errors import HeadstartError
 from ..tasks import TASKS, as_text
 from ..model import check_modality
 from ..precision import resolve_precision
@@ -102,6 +103,10 @@ def advise_examples(examples: Examples, spec: BackboneSpec, source: Examples | N
     pretrained = backbones.load(spec)
     check_modality(pretrained, spec.name, examples.source, examples.modality)
     if source is not None:
+        if source.modality != examples.modality:  # the source is what is wrong: the backbone suits TRAIN
+            raise HeadstartError(f"--source {source.source} holds {source.modality}s and {examples.source} holds "
+                                 f"{examples.modality}s; give {examples.modality}s as --source, the data the "
+                                 "backbone was pretrained on")
         check_modality(pretrained, spec.name, f"--source {source.source}", source.modality)
     counts = task.label_counts(examples.labels)
     sample = stratified_subset(examples, PROBE_EXAMPLES, seed)
