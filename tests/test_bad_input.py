@@ -213,6 +213,14 @@ def test_a_data_set_that_is_not_installed_says_how_to_install_it(files, monkeypa
     assert "builtin:fashion-mnist is not installed" in error and "apt-get install dataset-fashion-mnist" in error
 
 
+def test_hidden_files_and_folders_in_an_image_folder_are_not_data(tmp_path):
+    root = image_folder(tmp_path / "imgs", per_class=2, broken=False)
+    for hidden in ("a/.hidden.png", "a/.ipynb_checkpoints/0.png", "b/._1.png", ".cache/c/0.png"):
+        png(root / hidden)
+    assert sorted(load_examples(str(root)).ids) == ["a/0.png", "a/1.png", "b/0.png", "b/1.png"]
+    assert sorted(load_examples(str(root), labelled=False).ids) == ["a/0.png", "a/1.png", "b/0.png", "b/1.png"]
+
+
 def test_a_spreadsheet_csv_with_a_byte_order_mark_reads(files):
     (files / "bom.csv").write_text("\ufefftext,label\nhello,x\n", encoding="utf-8")
     assert load_examples("bom.csv").inputs == ["hello"]

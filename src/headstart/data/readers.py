@@ -402,15 +402,22 @@ def _decode(path: Path) -> np.ndarray:
             return np.asarray(image, dtype=np.uint8)
 
 
+def _image_files(folder: Path) -> list[Path]:
+    """The image files under folder, at any depth, in a stable order; hidden ones and those in hidden folders
+    (.ipynb_checkpoints, macOS's ._ copies) are not the user's data."""
+    return [f for f in sorted(folder.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES
+            and not any(part.startswith(".") for part in f.relative_to(folder).parts)]
+
+
 def read_image_folder(root: Path, labelled: bool, on_bad_image: str = "skip") -> Examples:
     """Images under root: one subfolder per class when labelled; any layout otherwise."""
     if labelled:
         class_dirs = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
         if not class_dirs:
             raise HeadstartError(f"{root} has no class subfolders; put each class's images in a folder named after it")
-        files = [(f, d.name) for d in class_dirs for f in sorted(d.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+        files = [(f, d.name) for d in class_dirs for f in _image_files(d)]
     else:
-        files = [(f, None) for f in sorted(root.rglob("*")) if f.suffix.lower() in IMAGE_SUFFIXES]
+        files = [(f, None) for f in _image_files(root)]
     if not files:
         raise HeadstartError(f"{root} holds no images (looked for {', '.join(sorted(IMAGE_SUFFIXES))})")
     images, ids, labels, bad = [], [], [], []
