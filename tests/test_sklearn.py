@@ -177,8 +177,20 @@ def test_several_labels_and_numbers(reviews):
     ([np.full((8, 8), np.nan)] * 4, [0, 1, 0, 1], "X[0]: float pixels must lie in [0, 1]"),
     (["a", np.zeros((8, 8, 3))], [0, 1], "X[1] is a 3-D float64 array"),
     (["a", "b"], [0, 0], "y holds one class ('0')"),
+    (["a", "b", "c"], ["x", "y", None], "y[2] is None; give one label per example"),
+    (["a", "b", "c"], ["x", "y", float("nan")], "y[2] is nan; give one label per example"),
 ])
 def test_bad_input_is_one_value_error(X, y, message):
     with pytest.raises(ValueError) as caught:
         TransferClassifier(**FAST).fit(X, y)
     assert message in str(caught.value) and "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("y, message", [
+    ([1.0, 2.0, float("inf")], "y[2] is inf; y must be one finite number per example"),
+    (["x", "y", "z"], "y must be one finite number per example, got shape (3,) of <U1"),
+])
+def test_a_regressor_names_the_target_it_cannot_take(y, message):
+    with pytest.raises(ValueError) as caught:
+        TransferRegressor(**FAST).fit(["a", "b", "c"], y)
+    assert message in str(caught.value)

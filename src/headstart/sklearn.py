@@ -105,6 +105,10 @@ class TransferClassifier(ClassifierMixin, _TransferEstimator):
     def fit(self, X, y):
         """Train on X, y (labels, or a 0/1 matrix of several per example); returns self."""
         _require_y(self, y)
+        if np.ndim(y) == 1:  # a missing label: sorting the labels (type_of_target) would fail on it, or make 'nan' one
+            missing = next((i for i, v in enumerate(y) if v is None or (isinstance(v, float) and v != v)), None)
+            if missing is not None:
+                raise ValueError(f"y[{missing}] is {y[missing]!r}; give one label per example")
         target = type_of_target(y)
         self.multilabel_ = target == "multilabel-indicator"
         if target not in ("binary", "multiclass", "multilabel-indicator"):
@@ -151,8 +155,12 @@ class TransferRegressor(RegressorMixin, _TransferEstimator):
 
     def _labels(self, y, n: int) -> list:
         values = np.asarray(_check_length(y, n))
-        if values.ndim != 1 or not np.issubdtype(values.dtype, np.number) or not np.isfinite(values).all():
-            raise HeadstartError(f"y must be one finite number per example, got {_shape(y)}")
+        if values.ndim != 1 or not np.issubdtype(values.dtype, np.number):
+            raise HeadstartError(f"y must be one finite number per example, got {_shape(y)}"
+                                 + (f" of {values.dtype}" if values.ndim == 1 else ""))
+        if not np.isfinite(values).all():
+            bad = int(np.flatnonzero(~np.isfinite(values))[0])
+            raise HeadstartError(f"y[{bad}] is {values[bad]}; y must be one finite number per example")
         return [float(v) for v in values]
 
     def predict(self, X) -> np.ndarray:
