@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import shutil
 
 import datasets
 import numpy as np
@@ -104,6 +105,10 @@ def test_bad_columns_splits_and_files_are_one_line(saved, tmp_path, reviews):
     line = one_error(*run_cli("fit", saved / "dict", "--backbone", "minilm-l6", "--test", saved / "dict",
                               "--text-column", "review", "--label-column", "sentiment"))
     assert "holds the splits train, test of a DatasetDict; name one" in line
+    shutil.copytree(saved / "dict", tmp_path / "dict")
+    shutil.rmtree(tmp_path / "dict" / "test")
+    line = one_error(*run_cli("fit", tmp_path / "dict", "--backbone", "minilm-l6"))
+    assert "dataset_dict.json lists split 'test' but" in line and "is missing" in line
     (tmp_path / "bad.parquet").write_bytes(b"PAR1 not really")
     line = one_error(*run_cli("fit", tmp_path / "bad.parquet", "--backbone", "minilm-l6"))
     assert "bad.parquet cannot be read as a Parquet file" in line

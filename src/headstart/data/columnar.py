@@ -26,6 +26,10 @@ def dataset_splits(path: Path) -> list[str] | None:
         splits = json.loads((path / DATASET_DICT_FILE).read_text(encoding="utf-8"))["splits"]
     except (OSError, ValueError, KeyError, TypeError) as err:
         raise HeadstartError(f"{path / DATASET_DICT_FILE} cannot be read ({err}); save the data set again") from None
+    lost = next((str(s) for s in splits if not (path / str(s)).is_dir()), None)
+    if lost is not None:
+        raise HeadstartError(f"{path / DATASET_DICT_FILE} lists split '{lost}' but {path / lost} is missing; save the "
+                             "data set again")
     return [str(s) for s in splits]
 
 
