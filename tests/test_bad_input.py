@@ -99,6 +99,7 @@ CASES = [
     (["fit", "missing.csv", *TEXT], ["data not found: missing.csv", "builtin:NAME"]),
     (["fit", "no_such_folder", *IMAGE], ["data not found: no_such_folder", "an image folder"]),
     (["fit", "small.csv", "--test", "gone.csv", *TEXT], ["data not found: gone.csv"]),
+    (["fit", "missing.csv", *TEXT, "--dry-run"], ["data not found: missing.csv"]),
     (["fit", "nocols.csv", *TEXT], ["nocols.csv", "'text'", "rename", "--text-column and --label-column"]),
     (["fit", "texts.csv", *TEXT, "--task", "tokens"], ["rename yours to 'tokens' and 'tags', or give --label-column"]),
     (["fit", "unclosed.csv", *TEXT], ["unclosed.csv", "quoting"]),

@@ -22,7 +22,7 @@ from . import train as engine
 from .baselines import BASELINE_NAME
 from .checkpoints import Checkpoints, resumable, resume_folder, resume_out
 from .config import RunSpec
-from .data import load_examples, load_task
+from .data import data_path, load_examples, load_task
 from .errors import HeadstartError
 from .backbones import RUN_MARKER
 from .evaluate import plot_learning_curve
@@ -205,7 +205,11 @@ def _train(spec: RunSpec, plan: Plan, data, show_progress: bool, checkpoints: Ch
 
 
 def describe_plan(spec: RunSpec) -> str:
-    """The plan a spec would run, against its backbone's layer groups: what `fit --dry-run` prints."""
+    """The plan a spec would run, against its backbone's layer groups: what `fit --dry-run` prints. The data is
+    not read, but a path that names nothing is refused, as the run would."""
+    for source in (spec.data.train, spec.data.test):
+        if source is not None and not source.startswith("builtin:"):
+            data_path(source)
     if spec.strategy.name == AUTO:
         return describe_auto(spec)
     plan = strategies.plan(spec.strategy.name, spec.strategy.epochs, spec.strategy.lr)

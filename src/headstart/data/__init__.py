@@ -14,7 +14,28 @@ from .columnar import PARQUET_SUFFIXES, dataset_splits, is_dataset_folder
 from .splits import check_classes, has_classes, stratified_split, train_subset
 from .zoo import BUILTINS, load_builtin
 
-__all__ = ["Examples", "TaskData", "Modality", "load_examples", "load_task", "task_data", "BUILTINS"]
+__all__ = ["Examples", "TaskData", "Modality", "data_path", "load_examples", "load_task", "task_data", "BUILTINS"]
+
+
+def data_path(source: str) -> Path:
+    """The path a (non-builtin) data source names, or one line saying why it cannot be read: empty, missing or
+    unreachable. load_examples asks first; `fit --dry-run` asks it alone, without reading the data."""
+    if not source.strip():  # Path("") is the current folder
+        raise HeadstartError(f"the data path is empty ({source!r}); give an image folder, a .csv/.jsonl file or "
+                             "builtin:NAME")
+    try:
+        path = Path(source).expanduser()
+    except RuntimeError:  # ~name of no such user: a path that does not exist, as written
+        path = Path(source)
+    try:
+        exists = path.exists()
+        path.is_dir()
+    except OSError as err:  # a name too long for the file system, a folder it may not look into, ...
+        raise HeadstartError(f"cannot open {_shown(source)} ({err.strerror or err}); check the path") from None
+    if not exists:
+        raise HeadstartError(f"data not found: {_shown(source)}; give an image folder, a .csv/.jsonl file or "
+                             f"builtin:NAME (built-in: {', '.join(BUILTINS.names())})")
+    return path
 
 
 def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip", kind: str | None = None,
@@ -31,20 +52,8 @@ def load_examples(source: str, labelled: bool = True, on_bad_image: str = "skip"
             raise HeadstartError(f"{source} is a {examples.kind} data set, not {kind}; drop --task or pick "
                                  "another data set")
         return examples
-    if not source.strip():  # Path("") is the current folder
-        raise HeadstartError(f"the data path is empty ({source!r}); give an image folder, a .csv/.jsonl file or "
-                             "builtin:NAME")
-    try:
-        path = Path(source).expanduser()
-    except RuntimeError:  # ~name of no such user: a path that does not exist, as written
-        path = Path(source)
-    try:
-        exists, folder = path.exists(), path.is_dir()
-    except OSError as err:  # a name too long for the file system, a folder it may not look into, ...
-        raise HeadstartError(f"cannot open {_shown(source)} ({err.strerror or err}); check the path") from None
-    if not exists:
-        raise HeadstartError(f"data not found: {_shown(source)}; give an image folder, a .csv/.jsonl file or "
-                             f"builtin:NAME (built-in: {', '.join(BUILTINS.names())})")
+    path = data_path(source)
+    folder = path.is_dir()
     if folder and is_dataset_folder(path) or path.suffix.lower() in PARQUET_SUFFIXES:
         return read_table(path, labelled, kind, on_bad_image, columns, run_columns)
     if folder:
