@@ -29,7 +29,6 @@ def data_path(source: str) -> Path:
         path = Path(source)
     try:
         exists = path.exists()
-        path.is_dir()
     except OSError as err:  # a name too long for the file system, a folder it may not look into, ...
         raise HeadstartError(f"cannot open {_shown(source)} ({err.strerror or err}); check the path") from None
     if not exists:
