@@ -197,7 +197,7 @@ def _train(spec: RunSpec, plan: Plan, data, show_progress: bool, checkpoints: Ch
     """A new model trained by the plan: the pretrained backbone with a new head, seeded (auto's race builds the same)."""
     model = engine.new_model(spec.backbone, data, spec.train.seed, plan)  # as auto's race builds it
     check_modality(model.backbone, spec.backbone.name, spec.data.train, data.modality)
-    strategies.check_fits(plan, model.backbone)  # before the plan is printed as if it would run
+    engine.check_plan(plan, model.backbone, data, spec.train)  # before the plan is printed as if it would run
     engine.progress.console.print(f"task: {data.task.kind}\n{plan.describe(len(model.backbone.layer_groups()))}",
                                   highlight=False)
     return model, engine.run(model, data, plan, spec.train, spec.train.precision, show_progress, callbacks,

@@ -89,12 +89,12 @@ def run(model: TransferModel, data: TaskData, plan: Plan, spec: TrainSpec, preci
 
 
 def check_plan(plan: Plan, backbone, data: TaskData, spec: TrainSpec) -> None:
-    """Whether the plan can train this backbone on this data, in one line if not: `steps` asks first, and compare
-    for every plan before its first fold trains."""
+    """Whether the plan can train this backbone on this data, in one line if not: `steps` asks first; fit asks
+    before it prints the plan, compare for every plan before its first fold trains."""
     if spec.augment != "none" and data.modality != "image":
         raise HeadstartError(f"--augment {spec.augment} augments images, and the training data holds "
                              f"{data.modality}s; drop --augment")
-    check_fits(plan, backbone)  # the one check; --dry-run, fit and pretrain call it early
+    check_fits(plan, backbone)  # the one check; --dry-run and pretrain call it early
     if any(phase.objective == "pairs" for phase in plan.phases):
         check_pairs(data)
 
